@@ -1,0 +1,28 @@
+//! ramkey: ESP8266 firmware that keeps WiFi credentials in RTC memory, never in flash.
+//!
+//! This crate is two things at once:
+//! - on the host, a `no_std` library of portable logic (RTC record, boot decision, flash
+//!   layout, ...) with no SDK types in its API, tested with plain `cargo test`;
+//! - on the lx106 target, the firmware: [`firmware`] adds the SDK entry points
+//!   (`user_pre_init`, `user_init`) and the thin glue over `wifi-sys`.
+//!
+//! Portable modules forbid `unsafe`; only the target glue may use it.
+#![no_std]
+#![cfg_attr(not(target_arch = "xtensa"), forbid(unsafe_code))]
+
+#[cfg(test)]
+extern crate std;
+
+// Logging comes first so that its macros are visible in every module below.
+#[macro_use]
+pub mod log;
+
+pub mod boot;
+pub mod flash_layout;
+pub mod psk;
+pub mod rtc_record;
+pub mod secret;
+pub mod selftest;
+
+#[cfg(target_arch = "xtensa")]
+mod firmware;
