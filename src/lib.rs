@@ -19,6 +19,7 @@ pub mod log;
 
 pub mod boot;
 pub mod flash_layout;
+pub mod pins;
 pub mod psk;
 pub mod rtc_record;
 pub mod secret;
@@ -26,3 +27,8 @@ pub mod selftest;
 
 #[cfg(target_arch = "xtensa")]
 mod firmware;
+
+/// Values fixed when the firmware is built (written by `build.rs`).
+pub mod build_config {
+    include!(concat!(env!("OUT_DIR"), "/build_config.rs"));
+}
