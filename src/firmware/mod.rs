@@ -1,12 +1,149 @@
-use core::panic::PanicInfo;
-#[panic_handler]
-fn panic(_i: &PanicInfo) -> ! { loop {} }
-unsafe extern "C" { fn ets_putc(c: u8); }
+//! The firmware: SDK entry points and the thin glue between the SDK and the portable core.
+//!
+//! Only this module (and its children) may use `unsafe`; every block says why it holds.
+//! It calls the SDK through `wifi-sys` and never declares SDK functions of its own, so the
+//! persistent (flash-writing) setters that `wifi-sys` leaves out cannot be called from Rust.
+
+mod libc;
+mod rt;
+
+use crate::build_config;
+use crate::flash_layout::Layout;
+
+/// Marks the image: which version, profile and flash size it was built for. Kept in the
+/// image (`#[used]`) so `strings` on a firmware file or a flash dump tells what it is.
+#[used]
+#[unsafe(link_section = ".rodata.ramkey_build_info")]
+static BUILD_INFO: [u8; build_config::BUILD_INFO.len()] = {
+    let mut bytes = [0u8; build_config::BUILD_INFO.len()];
+    let src = build_config::BUILD_INFO.as_bytes();
+    let mut i = 0;
+    while i < src.len() {
+        bytes[i] = src[i];
+        i += 1;
+    }
+    bytes
+};
+
+const LAYOUT: Layout = build_config::FLASH_SIZE.layout();
+
+const fn partition(kind: u32, region: crate::flash_layout::Region) -> wifi_sys::partition_item_t {
+    wifi_sys::partition_item_t { type_: kind, addr: region.offset, size: region.size }
+}
+
+/// The partition table SDK 3.x requires; the SDK keeps the pointer, so it is static.
+static PARTITIONS: [wifi_sys::partition_item_t; 4] = [
+    partition(wifi_sys::SYSTEM_PARTITION_RF_CAL, LAYOUT.rf_cal),
+    partition(wifi_sys::SYSTEM_PARTITION_PHY_DATA, LAYOUT.phy_data),
+    partition(wifi_sys::SYSTEM_PARTITION_SYSTEM_PARAMETER, LAYOUT.system_parameter),
+    partition(wifi_sys::SYSTEM_PARTITION_CUSTOMER_BEGIN, LAYOUT.device_identity),
+];
+
+/// Writes bytes to the console (UART0 on hardware, semihosting under the emulator).
+#[cfg(not(feature = "production"))]
+pub(crate) fn console_write(bytes: &[u8]) {
+    for &b in bytes {
+        // SAFETY: ets_putc is a ROM routine taking a plain byte; no pointers involved.
+        unsafe { wifi_sys::ets_putc(b as core::ffi::c_char) };
+    }
+}
+
+/// First code the SDK runs: silence the SDK in production, register the partition table.
+#[unsafe(no_mangle)]
+pub extern "C" fn user_pre_init() {
+    #[cfg(feature = "production")]
+    {
+        // SAFETY: plain flag setter, safe to call at any time.
+        unsafe { wifi_sys::system_set_os_print(0) };
+        release_console_pins();
+    }
+
+    // SAFETY: PARTITIONS is a static array of `len` entries that lives forever, as the SDK
+    // requires (it keeps the pointer).
+    let accepted = unsafe {
+        wifi_sys::system_partition_table_regist(
+            PARTITIONS.as_ptr(),
+            PARTITIONS.len() as u32,
+            build_config::FLASH_SIZE.sdk_size_map(),
+        )
+    };
+    if !accepted {
+        error!("partition table for {} rejected by the SDK", build_config::FLASH_SIZE.name());
+    }
+}
+
+/// Production: GPIO1/GPIO3 (UART0) and GPIO2 (UART1 TX) become GPIO inputs with pull-ups.
+#[cfg(feature = "production")]
+fn release_console_pins() {
+    use crate::pins;
+    let chosen = pins::production_pins();
+    for pin in chosen {
+        let register = pin.register as *mut u32;
+        // SAFETY: IO_MUX pin registers are always-mapped 32-bit peripheral registers; the
+        // access is aligned and 32 bits wide, as the hardware requires, and nothing else
+        // touches them during user_pre_init.
+        unsafe {
+            let current = core::ptr::read_volatile(register);
+            core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, *pin));
+        }
+    }
+    // SAFETY: write-1-to-clear output-enable register; same access rules as above.
+    unsafe {
+        core::ptr::write_volatile(pins::GPIO_ENABLE_W1TC as *mut u32, pins::output_disable_mask(chosen));
+    }
+}
+
+/// The SDK's hand-over to the application once its own start-up is done.
 #[unsafe(no_mangle)]
 pub extern "C" fn user_init() {
-    let mut buf = [0u8; 32];
-    let v = crate::answer(core::hint::black_box(1_000_000_000_000u64), core::hint::black_box(7));
-    let mut n = v; let mut i = 0;
-    while n > 0 { buf[i] = b'0' + (n % 10) as u8; n /= 10; i += 1; }
-    while i > 0 { i -= 1; unsafe { ets_putc(buf[i]) } }
+    #[cfg(not(feature = "production"))]
+    // SAFETY: ROM routine setting UART0's divisor: 80 MHz APB clock / 115200 baud.
+    unsafe {
+        wifi_sys::uart_div_modify(0, 80_000_000 / 115_200)
+    };
+    // Keep the marker referenced from code too, so no linker garbage collection drops it.
+    core::hint::black_box(&BUILD_INFO);
+
+    info!("ramkey {} ({})", env!("CARGO_PKG_VERSION"), build_config::PROFILE);
+    info!("sdk: {}", sdk_version());
+    let reason = reset_reason();
+    info!("reset reason: {} ({})", crate::boot::ResetReason::from_raw(reason).name(), reason);
+    // SAFETY: plain getter.
+    let map = unsafe { wifi_sys::system_get_flash_size_map() };
+    info!("flash: {} (size map {})", build_config::FLASH_SIZE.name(), map);
+
+    #[cfg(all(feature = "selftest", not(feature = "production")))]
+    {
+        let _ = crate::selftest::report(&mut LineWriter);
+    }
+}
+
+/// The SDK's version string, or `?` if it is not valid UTF-8.
+fn sdk_version() -> &'static str {
+    // SAFETY: the SDK returns a pointer to a static NUL-terminated string.
+    let version = unsafe { core::ffi::CStr::from_ptr(wifi_sys::system_get_sdk_version()) };
+    version.to_str().unwrap_or("?")
+}
+
+/// The raw reset reason the SDK reports (`rst_info.reason`).
+fn reset_reason() -> u32 {
+    // SAFETY: the SDK returns a pointer to its static reset record, valid for the whole run.
+    let info = unsafe { wifi_sys::system_get_rst_info() };
+    if info.is_null() {
+        return u32::MAX;
+    }
+    // SAFETY: non-null and static, see above.
+    unsafe { (*info).reason }
+}
+
+/// Forwards `core::fmt` output to the console unchanged (used by the self-test).
+#[cfg(all(feature = "selftest", not(feature = "production")))]
+struct LineWriter;
+
+#[cfg(all(feature = "selftest", not(feature = "production")))]
+impl core::fmt::Write for LineWriter {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        console_write(s.as_bytes());
+        Ok(())
+    }
 }

@@ -1,1 +1,125 @@
-fn main() {}
+//! `cargo xtask`: ramkey's automation (build, run, test, size), in one place.
+//!
+//! Plain arguments, no framework: `cargo xtask help` lists the commands. Each command
+//! installs what it needs first (see [`setup`]), so they work on a fresh machine.
+
+mod checks;
+mod firmware;
+mod image;
+mod litfix;
+mod production;
+mod qemu;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use ramkey::flash_layout::FlashSize;
+
+use crate::firmware::BuildOptions;
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+commands:
+  build [--features a,b] [--production] [--selftest] [--flash-size 1MB|2MB|4MB]
+        Build the firmware. With ESP8266_NONOS_SDK=<sdk checkout> it links against the real
+        SDK: target/ramkey/ramkey.elf, ramkey-0x00000.bin, ramkey-0x10000.bin. Without it,
+        against ramkey's emulated SDK: target/ramkey/ramkey-emu.elf.
+  run [build options] [--reset-reason N] [--port <serial>]
+        Build and boot the emulated firmware in QEMU, showing its console. With the SDK and
+        --port, flash the images to a board with esptool instead.
+  test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
+  size [build options]
+        The Rust share of each memory region, as a table and target/ramkey/size.json.
+  setup Install what is missing (apt packages as root, rust-src, esptool venv).
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => parse_build(&args[1..]).and_then(|(opts, _)| {
+            setup::ensure_build_tools()?;
+            firmware::build(&opts).map(|out| out.print_summary())
+        }),
+        Some("run") => parse_build(&args[1..]).and_then(|(opts, rest)| run(&opts, &rest)),
+        Some("test") => test::run_all(),
+        Some("size") => parse_build(&args[1..]).and_then(|(opts, _)| {
+            setup::ensure_build_tools()?;
+            let out = firmware::build(&opts)?;
+            checks::size_report(&out).map(|_| ())
+        }),
+        Some("setup") => setup::ensure_all().map(|_| ()),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Options of `run` that are not build options.
+#[derive(Default)]
+struct RunOptions {
+    reset_reason: u32,
+    port: Option<String>,
+}
+
+fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
+    let mut opts = BuildOptions::default();
+    let mut run = RunOptions::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next().cloned().ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--features" => {
+                let list = value("--features")?;
+                opts.features.extend(list.split(',').filter(|f| !f.is_empty()).map(str::to_owned));
+            }
+            "--production" => opts.features.push("production".to_owned()),
+            "--selftest" => opts.features.push("selftest".to_owned()),
+            "--flash-size" => {
+                let name = value("--flash-size")?;
+                opts.flash_size = FlashSize::from_name(&name).map_err(|e| e.to_string())?;
+            }
+            "--reset-reason" => {
+                let v = value("--reset-reason")?;
+                run.reset_reason = v.parse().map_err(|_| format!("bad reset reason {v:?}"))?;
+            }
+            "--port" => run.port = Some(value("--port")?),
+            other => return Err(format!("unknown option {other:?}\n\n{HELP}")),
+        }
+    }
+    opts.features.sort();
+    opts.features.dedup();
+    Ok((opts, run))
+}
+
+fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
+    setup::ensure_build_tools()?;
+    let out = firmware::build(opts)?;
+    out.print_summary();
+    if let Some(port) = &run.port {
+        let esptool = setup::ensure_esptool()?;
+        return firmware::flash(&out, &esptool, port);
+    }
+    let elf = out.emu_elf.as_ref().ok_or(
+        "this build linked against the real SDK, which QEMU cannot run; \
+         give --port <serial> to flash a board, or unset ESP8266_NONOS_SDK to boot the emulation",
+    )?;
+    setup::ensure_qemu()?;
+    let scenario = qemu::Scenario { reset_reason: run.reset_reason, ..qemu::Scenario::default() };
+    let result = qemu::boot(elf, &scenario, qemu::Echo::Live)?;
+    println!("(QEMU exited with status {}: {})", result.status, qemu::describe_status(result.status));
+    Ok(())
+}

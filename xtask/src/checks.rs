@@ -1,0 +1,239 @@
+//! Checks on linked firmware: literal alignment and the size report.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use object::{Object, ObjectSection};
+
+use crate::firmware::{BuildOutput, LinkMode};
+use crate::util;
+
+/// Result of scanning every `l32r` in an ELF.
+pub struct LiteralScan {
+    /// `l32r` instructions found.
+    pub loads: usize,
+    /// Those whose literal address is not a multiple of 4 (`address: instruction`).
+    pub misaligned: Vec<String>,
+}
+
+/// Disassembles `elf` and checks that every `l32r` reads a 4-byte aligned literal.
+pub fn scan_literals(elf: &Path) -> Result<LiteralScan, String> {
+    let listing = util::run(Command::new("xtensa-lx106-elf-objdump").args(["-d", "--no-show-raw-insn"]).arg(elf))?;
+    Ok(scan_listing(&listing))
+}
+
+/// The pure part of [`scan_literals`], over objdump's text.
+pub fn scan_listing(listing: &str) -> LiteralScan {
+    let mut loads = 0;
+    let mut misaligned = Vec::new();
+    for line in listing.lines() {
+        let Some((_, instruction)) = line.split_once(":\t") else { continue };
+        let instruction = instruction.trim();
+        let Some(operands) = instruction.strip_prefix("l32r") else { continue };
+        loads += 1;
+        let target = operands.split(',').nth(1).map(str::trim).and_then(|t| t.split_whitespace().next());
+        match target.and_then(|t| u32::from_str_radix(t, 16).ok()) {
+            Some(address) if address % 4 == 0 => {}
+            _ => misaligned.push(line.trim().to_owned()),
+        }
+    }
+    LiteralScan { loads, misaligned }
+}
+
+/// Sizes of one link, per output section, split into the project's share and the total.
+#[derive(Default)]
+pub struct Sizes {
+    /// Output section -> (bytes from the project's objects, bytes in all).
+    pub sections: BTreeMap<String, (u64, u64)>,
+}
+
+/// Regions reported, in order.
+const REPORTED: [&str; 5] = [".irom0.text", ".text", ".data", ".rodata", ".bss"];
+
+/// Reads the per-section sizes from a GNU ld map file, attributing input sections to the
+/// project when their object file is one of `own`.
+pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
+    let mut sizes = Sizes::default();
+    let mut current: Option<String> = None;
+    let mut pending_name = false;
+    let body = map.split_once("Linker script and memory map").map_or(map, |(_, b)| b);
+    for line in body.lines() {
+        if let Some(first) = line.split_whitespace().next() {
+            if !line.starts_with(' ') && first.starts_with('.') {
+                current = REPORTED.contains(&first).then(|| first.to_owned());
+                continue;
+            }
+        }
+        let Some(section) = &current else { continue };
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        let is_input_start = line.starts_with(' ') && !line.starts_with("  ") && tokens.len() == 1;
+        if is_input_start {
+            pending_name = true;
+            continue;
+        }
+        let (size, file) = match tokens.as_slice() {
+            [name, address, size, file] if line.starts_with(' ') && name.starts_with('.') && address.starts_with("0x") => {
+                (*size, *file)
+            }
+            [address, size, file] if pending_name && address.starts_with("0x") => (*size, *file),
+            _ => {
+                pending_name = false;
+                continue;
+            }
+        };
+        pending_name = false;
+        let Ok(bytes) = u64::from_str_radix(size.trim_start_matches("0x"), 16) else { continue };
+        let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let entry = sizes.sections.entry(section.clone()).or_default();
+        entry.1 += bytes;
+        if own.iter().any(|o| *o == name) {
+            entry.0 += bytes;
+        }
+    }
+    sizes
+}
+
+/// Section sizes of an ELF by name.
+fn elf_section_sizes(elf: &Path) -> Result<BTreeMap<String, u64>, String> {
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    Ok(file.sections().filter_map(|s| Some((s.name().ok()?.to_owned(), s.size()))).collect())
+}
+
+/// Prints the size table and writes `target/ramkey/size.json`.
+pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
+    let map = fs::read_to_string(&out.map).map_err(|e| format!("cannot read {}: {e}", out.map.display()))?;
+    let sizes = sizes_from_map(&map, &out.own_objects);
+    let totals = elf_section_sizes(&out.elf)?;
+    let linked_with = match &out.mode {
+        LinkMode::Emulated => "emulated SDK (the project's share includes the emulator, which is Rust too)",
+        LinkMode::Sdk(_) => "NONOS SDK",
+    };
+    println!("size of {} ({}), linked with the {linked_with}", out.elf.display(), out.options.variant());
+    println!("{:<12} {:>10} {:>10} {:>10}", "section", "ramkey", "whole", "limit");
+    let limits: BTreeMap<&str, u64> = [
+        (".irom0.text", u64::from(out.options.flash_size.layout().irom.size)),
+        (".text", 0x8000),
+        (".data", 0x14000),
+        (".rodata", 0x14000),
+        (".bss", 0x14000),
+    ]
+    .into_iter()
+    .collect();
+    let mut json = serde_json::Map::new();
+    for name in REPORTED {
+        let (own, _) = sizes.sections.get(name).copied().unwrap_or_default();
+        let whole = totals.get(name).copied().unwrap_or_default();
+        let limit = limits.get(name).copied().unwrap_or_default();
+        println!("{name:<12} {own:>10} {whole:>10} {limit:>10}");
+        json.insert(
+            name.to_owned(),
+            serde_json::json!({ "ramkey": own, "whole_image": whole, "region_limit": limit }),
+        );
+    }
+    println!("(.data, .rodata and .bss share one 80 KiB DRAM region; .text is the 32 KiB IRAM)");
+    let report = serde_json::json!({
+        "elf": out.elf.display().to_string(),
+        "variant": out.options.variant(),
+        "linked_with": match &out.mode { LinkMode::Emulated => "emulated", LinkMode::Sdk(_) => "sdk" },
+        "sections": json,
+    });
+    let path = out.elf.with_file_name("size.json");
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    fs::write(&path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_scan_finds_misaligned_targets() {
+        let listing = "\
+40210000 <f>:
+40210004:\tl32r\ta2, 40210000 <f>
+40210007:\tl32r\ta3, 4021000e <g+0x2>
+4021000a:\tret.n
+";
+        let scan = scan_listing(listing);
+        assert_eq!(scan.loads, 2);
+        assert_eq!(scan.misaligned.len(), 1);
+        assert!(scan.misaligned[0].contains("4021000e"));
+    }
+
+    #[test]
+    fn map_sizes_split_own_and_foreign_objects() {
+        let map = "\
+Discarded input sections
+ .text.gone     0x0 0x99 /x/ramkey-firmware.o
+Linker script and memory map
+
+.irom0.text     0x40210000      0x130
+ .text.user_init
+                0x40210000       0x30 /b/obj/ramkey-firmware.o
+ .text.memcpy   0x40210030      0x100 /sdk/lib/libmain.a(mem.o)
+.data           0x3ffe8000        0x8
+ .data.x        0x3ffe8000        0x8 /b/obj/ramkey-builtins.o
+";
+        let own = vec!["ramkey-firmware.o".to_owned(), "ramkey-builtins.o".to_owned()];
+        let sizes = sizes_from_map(map, &own);
+        assert_eq!(sizes.sections[".irom0.text"], (0x30, 0x130));
+        assert_eq!(sizes.sections[".data"], (8, 8));
+    }
+}
+
+/// Printable runs of at least `min` bytes in an ELF's allocated data sections (`.rodata`,
+/// `.data`): what `strings` would find in the image.
+pub fn image_strings(elf: &Path, min: usize) -> Result<Vec<String>, String> {
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let mut found = Vec::new();
+    for section in file.sections() {
+        let name = section.name().unwrap_or_default();
+        if !(name.starts_with(".rodata") || name.starts_with(".data") || name.starts_with(".irom0")) {
+            continue;
+        }
+        let Ok(data) = section.data() else { continue };
+        let mut run = Vec::new();
+        for &b in data.iter().chain(std::iter::once(&0u8)) {
+            if (0x20..0x7F).contains(&b) {
+                run.push(b);
+            } else {
+                if run.len() >= min {
+                    found.push(String::from_utf8_lossy(&run).into_owned());
+                }
+                run.clear();
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Names of the symbols defined in an ELF.
+pub fn defined_symbols(elf: &Path) -> Result<Vec<String>, String> {
+    use object::ObjectSymbol;
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    Ok(file
+        .symbols()
+        .filter(|s| !s.is_undefined())
+        .filter_map(|s| s.name().ok().map(str::to_owned))
+        .collect())
+}
+
+/// Names of the symbols an object file references but does not define.
+pub fn undefined_symbols(object_file: &Path) -> Result<Vec<String>, String> {
+    use object::ObjectSymbol;
+    let bytes = fs::read(object_file).map_err(|e| format!("cannot read {}: {e}", object_file.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", object_file.display()))?;
+    Ok(file
+        .symbols()
+        .filter(|s| s.is_undefined())
+        .filter_map(|s| s.name().ok().map(str::to_owned))
+        .filter(|n| !n.is_empty())
+        .collect())
+}

@@ -1,0 +1,162 @@
+//! Boots a firmware ELF on QEMU's `sim` machine with the lx106 CPU and semihosting.
+//!
+//! The emulated SDK reads its settings (reset reason, ...) from a mailbox that QEMU loads
+//! into memory before the ELF; see `emu/src/harness.rs` for the layout.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util;
+
+/// Mailbox address and format, shared with `emu/src/harness.rs`.
+const MAILBOX_ADDRESS: u32 = 0x6000_3000;
+const MAILBOX_MAGIC: u32 = 0x4D45_4B52;
+const MAILBOX_VERSION: u32 = 1;
+
+/// One boot's settings.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// `rst_info.reason` the SDK reports (0 power-on ... 6 external reset).
+    pub reset_reason: u32,
+    /// Wall-clock limit for the run (the emulator's virtual clock is separate).
+    pub timeout: Duration,
+    /// QEMU's working directory: where the emulator finds `flash.bin` and writes
+    /// `rtc-out.bin`. `None`: a scratch directory under `target/ramkey/qemu`.
+    pub work_dir: Option<PathBuf>,
+    /// RTC user memory (512 bytes) at boot, as kept through a deep sleep or restart.
+    /// `None`: whatever QEMU's RAM holds (zeros).
+    pub rtc: Option<Vec<u8>>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario { reset_reason: 0, timeout: Duration::from_secs(60), work_dir: None, rtc: None }
+    }
+}
+
+/// Address of RTC user memory (block 64) on the chip and on the sim machine.
+const RTC_USER_ADDRESS: u32 = 0x6000_1100;
+
+/// Whether the console is shown while it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Print each line as it comes (`cargo xtask run`).
+    Live,
+    /// Only capture (tests).
+    Quiet,
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// QEMU's exit status (the code the firmware or emulator passed to semihosting exit).
+    pub status: i32,
+    /// Everything written to the console.
+    pub console: String,
+    /// RTC user memory saved by a deep sleep or restart (`rtc-out.bin`), if any.
+    pub rtc: Option<Vec<u8>>,
+}
+
+/// What the emulator's exit codes mean (see `emu/src/sdk.rs`).
+pub fn describe_status(status: i32) -> &'static str {
+    match status {
+        0 => "idle: nothing left to run",
+        3 => "no valid partition table: the real SDK would boot-loop",
+        4 => "the emulator hit one of its limits",
+        10 => "the firmware restarted (system_restart)",
+        11 => "the firmware entered deep sleep",
+        -1 => "timed out and was stopped",
+        _ => "unexpected exit",
+    }
+}
+
+fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
+    static RUN: AtomicU32 = AtomicU32::new(0);
+    let dir = util::out_dir().join("qemu");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = std::path::absolute(dir)
+        .map_err(|e| e.to_string())?
+        .join(format!(
+        "mailbox-{}-{}.bin",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::SeqCst)
+    ));
+    let words = [MAILBOX_MAGIC, MAILBOX_VERSION, scenario.reset_reason, 0];
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Boots `elf` once.
+pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, String> {
+    let mailbox = mailbox_file(scenario)?;
+    let work_dir = match &scenario.work_dir {
+        Some(dir) => dir.clone(),
+        None => util::out_dir().join("qemu"),
+    };
+    std::fs::create_dir_all(&work_dir).map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    let rtc_out = work_dir.join("rtc-out.bin");
+    let _ = std::fs::remove_file(&rtc_out);
+    let elf = std::path::absolute(elf).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("qemu-system-xtensa");
+    cmd.current_dir(&work_dir);
+    let rtc_in = work_dir.join("rtc-in.bin");
+    if let Some(rtc) = &scenario.rtc {
+        std::fs::write(&rtc_in, rtc).map_err(|e| format!("cannot write {}: {e}", rtc_in.display()))?;
+        cmd.arg("-device").arg(format!(
+            "loader,file={},addr={RTC_USER_ADDRESS:#x},force-raw=on",
+            rtc_in.display()
+        ));
+    }
+    cmd.args(["-M", "sim", "-cpu", "lx106", "-semihosting", "-nographic", "-monitor", "none"])
+        .args(["-serial", "none", "-no-reboot"])
+        .arg("-device")
+        .arg(format!("loader,file={},addr={MAILBOX_ADDRESS:#x},force-raw=on", mailbox.display()))
+        .arg("-device")
+        .arg(format!("loader,file={},cpu-num=0", elf.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", util::describe(&cmd)))?;
+    let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+    let reader = std::thread::spawn(move || {
+        let mut console = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if echo == Echo::Live {
+                println!("{line}");
+            }
+            console.push_str(&line);
+            console.push('\n');
+        }
+        console
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.code().unwrap_or(-1),
+            Ok(None) if started.elapsed() > scenario.timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break -1;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        }
+    };
+    let console = reader.join().map_err(|_| "console reader panicked")?;
+    let _ = std::fs::remove_file(&mailbox);
+    let rtc = std::fs::read(&rtc_out).ok();
+    if status != 0 {
+        if let Some(mut stderr) = child.stderr.take() {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            if !text.trim().is_empty() {
+                return Ok(Outcome { status, console: format!("{console}[qemu stderr] {text}"), rtc });
+            }
+        }
+    }
+    Ok(Outcome { status, console, rtc })
+}
