@@ -1,1 +1,815 @@
+//! Raw bindings to the subset of the ESP8266 NONOS SDK 3.x that ramkey uses.
+//!
+//! Bindings only: `#[repr(C)]` types with the SDK's C names, constants, `extern "C"`
+//! declarations and compile-time layout checks. No logic and no safe wrappers: those live in
+//! the firmware glue (`ramkey::firmware`), which is the only code allowed to call these.
+//!
+//! # Deliberately absent
+//! The persistent setters write the SDK's parameter block to flash, so ramkey must never call
+//! them, and they are not declared here: `wifi_station_set_config`, `wifi_set_opmode`,
+//! `wifi_softap_set_config`, `wifi_station_set_auto_connect`, `system_restore`,
+//! `wifi_set_phy_mode` and `wifi_station_ap_number_set`. Rust code cannot name what is not
+//! declared; the firmware's link also redirects them (`--wrap`) for the SDK's own C objects.
+//!
+//! # Layout
+//! C `bool` is one byte, every C enum is a `u32`, pointers are 32 bits. The sizes and field
+//! offsets below were measured from the SDK headers with the lx106 GCC; each is asserted at
+//! compile time on 32-bit targets (the host tests check the pointer-free ones too).
 #![no_std]
+#![allow(
+    non_camel_case_types,
+    non_snake_case,
+    reason = "the SDK's own C names, so the bindings read like its headers"
+)]
+
+use core::ffi::{c_char, c_void};
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+// ---------------------------------------------------------------------------------------------
+
+/// `wifi_set_opmode_current`: radio off.
+pub const NULL_MODE: u8 = 0;
+/// Station only.
+pub const STATION_MODE: u8 = 1;
+/// Soft access point only.
+pub const SOFTAP_MODE: u8 = 2;
+/// Station and soft access point.
+pub const STATIONAP_MODE: u8 = 3;
+
+/// Interface index of the station (`wifi_set_ip_info`, `wifi_get_macaddr`).
+pub const STATION_IF: u8 = 0;
+/// Interface index of the soft access point.
+pub const SOFTAP_IF: u8 = 1;
+
+/// `AUTH_MODE`: open.
+pub const AUTH_OPEN: u32 = 0;
+/// WEP.
+pub const AUTH_WEP: u32 = 1;
+/// WPA-PSK.
+pub const AUTH_WPA_PSK: u32 = 2;
+/// WPA2-PSK.
+pub const AUTH_WPA2_PSK: u32 = 3;
+/// WPA or WPA2 PSK.
+pub const AUTH_WPA_WPA2_PSK: u32 = 4;
+
+/// `System_Event_t.event`: station associated.
+pub const EVENT_STAMODE_CONNECTED: u32 = 0;
+/// Station disconnected (or an attempt failed).
+pub const EVENT_STAMODE_DISCONNECTED: u32 = 1;
+/// The AP's auth mode changed.
+pub const EVENT_STAMODE_AUTHMODE_CHANGE: u32 = 2;
+/// Station got an address.
+pub const EVENT_STAMODE_GOT_IP: u32 = 3;
+/// Station's DHCP timed out.
+pub const EVENT_STAMODE_DHCP_TIMEOUT: u32 = 4;
+/// A client joined the soft AP.
+pub const EVENT_SOFTAPMODE_STACONNECTED: u32 = 5;
+/// A client left the soft AP.
+pub const EVENT_SOFTAPMODE_STADISCONNECTED: u32 = 6;
+/// The soft AP received a probe request.
+pub const EVENT_SOFTAPMODE_PROBEREQRECVED: u32 = 7;
+/// The operating mode changed.
+pub const EVENT_OPMODE_CHANGED: u32 = 8;
+/// The soft AP's DHCP server gave a client an address.
+pub const EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP: u32 = 9;
+
+/// Disconnect reason: WPA 4-way handshake timed out (typically a wrong key).
+pub const REASON_4WAY_HANDSHAKE_TIMEOUT: u8 = 15;
+/// Disconnect reason: beacon timeout.
+pub const REASON_BEACON_TIMEOUT: u8 = 200;
+/// Disconnect reason: no access point with that SSID (and BSSID).
+pub const REASON_NO_AP_FOUND: u8 = 201;
+/// Disconnect reason: authentication failed.
+pub const REASON_AUTH_FAIL: u8 = 202;
+/// Disconnect reason: association failed.
+pub const REASON_ASSOC_FAIL: u8 = 203;
+/// Disconnect reason: handshake timed out.
+pub const REASON_HANDSHAKE_TIMEOUT: u8 = 204;
+
+/// `wifi_station_get_connect_status`: idle.
+pub const STATION_IDLE: u8 = 0;
+/// Connecting.
+pub const STATION_CONNECTING: u8 = 1;
+/// Wrong password.
+pub const STATION_WRONG_PASSWORD: u8 = 2;
+/// No AP found.
+pub const STATION_NO_AP_FOUND: u8 = 3;
+/// Failed for another reason.
+pub const STATION_CONNECT_FAIL: u8 = 4;
+/// Connected with an address.
+pub const STATION_GOT_IP: u8 = 5;
+
+/// `rst_info.reason`: power on.
+pub const REASON_DEFAULT_RST: u32 = 0;
+/// Hardware watchdog.
+pub const REASON_WDT_RST: u32 = 1;
+/// Fatal exception.
+pub const REASON_EXCEPTION_RST: u32 = 2;
+/// Software watchdog.
+pub const REASON_SOFT_WDT_RST: u32 = 3;
+/// `system_restart`.
+pub const REASON_SOFT_RESTART: u32 = 4;
+/// Wake from deep sleep.
+pub const REASON_DEEP_SLEEP_AWAKE: u32 = 5;
+/// Reset pin.
+pub const REASON_EXT_SYS_RST: u32 = 6;
+
+/// `partition_type_t`: RF calibration sector (the application must define it).
+pub const SYSTEM_PARTITION_RF_CAL: u32 = 4;
+/// PHY init data sector (must be defined).
+pub const SYSTEM_PARTITION_PHY_DATA: u32 = 5;
+/// The SDK's parameter sectors (must be defined, 0x3000 bytes).
+pub const SYSTEM_PARTITION_SYSTEM_PARAMETER: u32 = 6;
+/// First type number free for the application's own partitions.
+pub const SYSTEM_PARTITION_CUSTOMER_BEGIN: u32 = 100;
+
+/// `flash_size_map`: 1 MB, 512 KB + 512 KB.
+pub const FLASH_SIZE_8M_MAP_512_512: u32 = 2;
+/// 2 MB, 512 KB + 512 KB.
+pub const FLASH_SIZE_16M_MAP_512_512: u32 = 3;
+/// 4 MB, 512 KB + 512 KB.
+pub const FLASH_SIZE_32M_MAP_512_512: u32 = 4;
+/// 2 MB, 1024 KB + 1024 KB.
+pub const FLASH_SIZE_16M_MAP_1024_1024: u32 = 5;
+/// 4 MB, 1024 KB + 1024 KB.
+pub const FLASH_SIZE_32M_MAP_1024_1024: u32 = 6;
+
+/// First RTC memory block of the user area (`system_rtc_mem_*`).
+pub const RTC_USER_FIRST_BLOCK: u8 = 64;
+/// Last RTC memory block of the user area.
+pub const RTC_USER_LAST_BLOCK: u8 = 191;
+
+/// `spi_flash_*` result: success.
+pub const SPI_FLASH_RESULT_OK: u32 = 0;
+/// Failure.
+pub const SPI_FLASH_RESULT_ERR: u32 = 1;
+/// Timeout.
+pub const SPI_FLASH_RESULT_TIMEOUT: u32 = 2;
+
+/// `espconn.type`: TCP.
+pub const ESPCONN_TCP: u32 = 0x10;
+/// UDP.
+pub const ESPCONN_UDP: u32 = 0x20;
+/// espconn result: success.
+pub const ESPCONN_OK: i8 = 0;
+/// Out of memory.
+pub const ESPCONN_MEM: i8 = -1;
+/// In progress.
+pub const ESPCONN_INPROGRESS: i8 = -5;
+/// Too many connections.
+pub const ESPCONN_MAXNUM: i8 = -7;
+/// Illegal argument.
+pub const ESPCONN_ARG: i8 = -12;
+/// Already connected.
+pub const ESPCONN_ISCONN: i8 = -15;
+
+// ---------------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------------
+
+/// `wifi_fast_scan_threshold_t`: the weakest signal and auth mode the station accepts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wifi_fast_scan_threshold_t {
+    /// Minimum RSSI.
+    pub rssi: i8,
+    /// Weakest auth mode accepted (`AUTH_*`).
+    pub authmode: u32,
+}
+
+/// `struct station_config`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct station_config {
+    /// SSID, NUL-padded (32 bytes, not necessarily terminated).
+    pub ssid: [u8; 32],
+    /// Passphrase, or the PSK as 64 hex digits.
+    pub password: [u8; 64],
+    /// Channel hint (0: scan).
+    pub channel: u8,
+    /// 1: connect only to `bssid`.
+    pub bssid_set: u8,
+    /// The access point's MAC.
+    pub bssid: [u8; 6],
+    /// Weakest network accepted.
+    pub threshold: wifi_fast_scan_threshold_t,
+    /// C `bool`.
+    pub open_and_wep_mode_disable: u8,
+    /// C `bool`.
+    pub all_channel_scan: u8,
+}
+
+/// `struct softap_config`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct softap_config {
+    /// SSID (see `ssid_len`).
+    pub ssid: [u8; 32],
+    /// Passphrase, NUL-terminated.
+    pub password: [u8; 64],
+    /// SSID length (0: NUL-terminated).
+    pub ssid_len: u8,
+    /// Channel 1..=13.
+    pub channel: u8,
+    /// `AUTH_*`.
+    pub authmode: u32,
+    /// 1: hidden SSID.
+    pub ssid_hidden: u8,
+    /// Clients allowed at once (1..=4).
+    pub max_connection: u8,
+    /// Beacon interval, 100..=60000 ms.
+    pub beacon_interval: u16,
+}
+
+/// `struct bss_info`: one scan result (a linked list).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct bss_info {
+    /// Next result (`STAILQ_ENTRY`), or null.
+    pub next: *mut bss_info,
+    /// BSSID.
+    pub bssid: [u8; 6],
+    /// SSID (see `ssid_len`).
+    pub ssid: [u8; 32],
+    /// SSID length.
+    pub ssid_len: u8,
+    /// Channel.
+    pub channel: u8,
+    /// Signal strength, dBm.
+    pub rssi: i8,
+    /// `AUTH_*`.
+    pub authmode: u32,
+    /// 1: hidden network.
+    pub is_hidden: u8,
+    /// Frequency offset.
+    pub freq_offset: i16,
+    /// Frequency calibration value.
+    pub freqcal_val: i16,
+    /// Mesh information element, or null.
+    pub esp_mesh_ie: *mut u8,
+    /// Simple-pair flag.
+    pub simple_pair: u8,
+    /// `CIPHER_TYPE`.
+    pub pairwise_cipher: u32,
+    /// `CIPHER_TYPE`.
+    pub group_cipher: u32,
+    /// Bit field: 11b, 11g, 11n, wps, 28 reserved bits.
+    pub phy_bits: u32,
+}
+
+/// Active scan time per channel, ms.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wifi_active_scan_time_t {
+    /// Minimum.
+    pub min: u32,
+    /// Maximum.
+    pub max: u32,
+}
+
+/// `wifi_scan_time_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union wifi_scan_time_t {
+    /// For active scans.
+    pub active: wifi_active_scan_time_t,
+    /// For passive scans, ms per channel.
+    pub passive: u32,
+}
+
+/// `struct scan_config`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct scan_config {
+    /// Only this SSID (NUL-terminated), or null.
+    pub ssid: *mut u8,
+    /// Only this BSSID, or null.
+    pub bssid: *mut u8,
+    /// Only this channel, or 0.
+    pub channel: u8,
+    /// 1: include hidden networks.
+    pub show_hidden: u8,
+    /// 0 active, 1 passive.
+    pub scan_type: u32,
+    /// Time per channel.
+    pub scan_time: wifi_scan_time_t,
+}
+
+/// `struct ip_addr` (network byte order in a `u32`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ip_addr {
+    /// The address; its bytes in memory are the dotted quad in order.
+    pub addr: u32,
+}
+
+/// `struct ip_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ip_info {
+    /// Address.
+    pub ip: ip_addr,
+    /// Netmask.
+    pub netmask: ip_addr,
+    /// Gateway.
+    pub gw: ip_addr,
+}
+
+/// Payload of `EVENT_STAMODE_CONNECTED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_StaMode_Connected_t {
+    /// SSID.
+    pub ssid: [u8; 32],
+    /// SSID length.
+    pub ssid_len: u8,
+    /// BSSID.
+    pub bssid: [u8; 6],
+    /// Channel.
+    pub channel: u8,
+}
+
+/// Payload of `EVENT_STAMODE_DISCONNECTED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_StaMode_Disconnected_t {
+    /// SSID.
+    pub ssid: [u8; 32],
+    /// SSID length.
+    pub ssid_len: u8,
+    /// BSSID.
+    pub bssid: [u8; 6],
+    /// `REASON_*`.
+    pub reason: u8,
+}
+
+/// Payload of `EVENT_STAMODE_AUTHMODE_CHANGE`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_StaMode_AuthMode_Change_t {
+    /// Previous mode.
+    pub old_mode: u8,
+    /// New mode.
+    pub new_mode: u8,
+}
+
+/// Payload of `EVENT_STAMODE_GOT_IP`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_StaMode_Got_IP_t {
+    /// Address.
+    pub ip: ip_addr,
+    /// Netmask.
+    pub mask: ip_addr,
+    /// Gateway.
+    pub gw: ip_addr,
+}
+
+/// Payload of `EVENT_SOFTAPMODE_STACONNECTED` and `_STADISCONNECTED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_SoftAPMode_StaConnected_t {
+    /// Client MAC.
+    pub mac: [u8; 6],
+    /// Association id.
+    pub aid: u8,
+}
+
+/// Payload of `EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_SoftAPMode_Distribute_Sta_IP_t {
+    /// Client MAC.
+    pub mac: [u8; 6],
+    /// Address given.
+    pub ip: ip_addr,
+    /// Association id.
+    pub aid: u8,
+}
+
+/// Payload of `EVENT_SOFTAPMODE_PROBEREQRECVED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_SoftAPMode_ProbeReqRecved_t {
+    /// Signal strength.
+    pub rssi: i32,
+    /// Sender MAC.
+    pub mac: [u8; 6],
+}
+
+/// Payload of `EVENT_OPMODE_CHANGED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event_OpMode_Change_t {
+    /// Previous mode.
+    pub old_opmode: u8,
+    /// New mode.
+    pub new_opmode: u8,
+}
+
+/// `Event_Info_u`: the payload, selected by the event id.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union Event_Info_u {
+    /// `EVENT_STAMODE_CONNECTED`.
+    pub connected: Event_StaMode_Connected_t,
+    /// `EVENT_STAMODE_DISCONNECTED`.
+    pub disconnected: Event_StaMode_Disconnected_t,
+    /// `EVENT_STAMODE_AUTHMODE_CHANGE`.
+    pub auth_change: Event_StaMode_AuthMode_Change_t,
+    /// `EVENT_STAMODE_GOT_IP`.
+    pub got_ip: Event_StaMode_Got_IP_t,
+    /// `EVENT_SOFTAPMODE_STACONNECTED`.
+    pub sta_connected: Event_SoftAPMode_StaConnected_t,
+    /// `EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP`.
+    pub distribute_sta_ip: Event_SoftAPMode_Distribute_Sta_IP_t,
+    /// `EVENT_SOFTAPMODE_STADISCONNECTED`.
+    pub sta_disconnected: Event_SoftAPMode_StaConnected_t,
+    /// `EVENT_SOFTAPMODE_PROBEREQRECVED`.
+    pub ap_probereqrecved: Event_SoftAPMode_ProbeReqRecved_t,
+    /// `EVENT_OPMODE_CHANGED`.
+    pub opmode_changed: Event_OpMode_Change_t,
+}
+
+/// `System_Event_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct System_Event_t {
+    /// `EVENT_*`.
+    pub event: u32,
+    /// Payload for `event`.
+    pub event_info: Event_Info_u,
+}
+
+/// `struct rst_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct rst_info {
+    /// `REASON_*_RST` etc.
+    pub reason: u32,
+    /// Exception cause.
+    pub exccause: u32,
+    /// EPC1.
+    pub epc1: u32,
+    /// EPC2.
+    pub epc2: u32,
+    /// EPC3.
+    pub epc3: u32,
+    /// Faulting address.
+    pub excvaddr: u32,
+    /// DEPC.
+    pub depc: u32,
+}
+
+/// `ETSTimer` / `os_timer_t`. The SDK keeps a pointer to an armed timer.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ETSTimer {
+    /// The SDK's list link.
+    pub timer_next: *mut ETSTimer,
+    /// Expiry, SDK ticks.
+    pub timer_expire: u32,
+    /// Period, SDK ticks (0: one-shot).
+    pub timer_period: u32,
+    /// Callback.
+    pub timer_func: Option<unsafe extern "C" fn(timer_arg: *mut c_void)>,
+    /// Its argument.
+    pub timer_arg: *mut c_void,
+}
+
+/// `ETSEvent` / `os_event_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ETSEvent {
+    /// Signal.
+    pub sig: u32,
+    /// Parameter.
+    pub par: u32,
+}
+
+/// `esp_tcp`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct esp_tcp {
+    /// Remote port.
+    pub remote_port: i32,
+    /// Local port.
+    pub local_port: i32,
+    /// Local address.
+    pub local_ip: [u8; 4],
+    /// Remote address.
+    pub remote_ip: [u8; 4],
+    /// Connected.
+    pub connect_callback: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    /// Error (reconnect) with an `ESPCONN_*` code.
+    pub reconnect_callback: Option<unsafe extern "C" fn(arg: *mut c_void, err: i8)>,
+    /// Disconnected.
+    pub disconnect_callback: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    /// Write finished.
+    pub write_finish_fn: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+}
+
+/// `esp_udp`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct esp_udp {
+    /// Remote port.
+    pub remote_port: i32,
+    /// Local port.
+    pub local_port: i32,
+    /// Local address.
+    pub local_ip: [u8; 4],
+    /// Remote address.
+    pub remote_ip: [u8; 4],
+}
+
+/// `espconn.proto`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union espconn_proto {
+    /// For `ESPCONN_TCP`.
+    pub tcp: *mut esp_tcp,
+    /// For `ESPCONN_UDP`.
+    pub udp: *mut esp_udp,
+}
+
+/// `struct espconn`. The SDK keeps pointers to it: it must be static.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct espconn {
+    /// `ESPCONN_TCP` or `ESPCONN_UDP`.
+    pub type_: u32,
+    /// `espconn_state`.
+    pub state: u32,
+    /// Protocol block.
+    pub proto: espconn_proto,
+    /// Data received.
+    pub recv_callback: Option<unsafe extern "C" fn(arg: *mut c_void, data: *mut c_char, len: u16)>,
+    /// Data sent.
+    pub sent_callback: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    /// Connection count.
+    pub link_cnt: u8,
+    /// Application pointer.
+    pub reverse: *mut c_void,
+}
+
+/// `partition_item_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct partition_item_t {
+    /// `SYSTEM_PARTITION_*`.
+    pub type_: u32,
+    /// Flash offset.
+    pub addr: u32,
+    /// Bytes.
+    pub size: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions
+// ---------------------------------------------------------------------------------------------
+
+unsafe extern "C" {
+    // WiFi, current (RAM-only) setters and getters.
+    /// Sets the operating mode without writing flash.
+    pub fn wifi_set_opmode_current(opmode: u8) -> bool;
+    /// The operating mode.
+    pub fn wifi_get_opmode() -> u8;
+    /// Sets the station configuration without writing flash (the SDK copies it).
+    pub fn wifi_station_set_config_current(config: *mut station_config) -> bool;
+    /// The station configuration in use.
+    pub fn wifi_station_get_config(config: *mut station_config) -> bool;
+    /// The station configuration stored in flash (read only; ramkey uses it to find leftovers).
+    pub fn wifi_station_get_config_default(config: *mut station_config) -> bool;
+    /// Sets the soft-AP configuration without writing flash.
+    pub fn wifi_softap_set_config_current(config: *mut softap_config) -> bool;
+    /// Starts connecting with the station configuration.
+    pub fn wifi_station_connect() -> bool;
+    /// Disconnects (and stops retrying).
+    pub fn wifi_station_disconnect() -> bool;
+    /// Whether the SDK reconnects by itself after a disconnect.
+    pub fn wifi_station_set_reconnect_policy(set: bool) -> bool;
+    /// `STATION_*`.
+    pub fn wifi_station_get_connect_status() -> u8;
+    /// Scans; `done` receives a `bss_info` list.
+    pub fn wifi_station_scan(
+        config: *mut scan_config,
+        done: Option<unsafe extern "C" fn(bss_list: *mut c_void, status: u32)>,
+    ) -> bool;
+    /// Registers the WiFi event handler.
+    pub fn wifi_set_event_handler_cb(cb: Option<unsafe extern "C" fn(event: *mut System_Event_t)>);
+    /// Starts the soft-AP DHCP server.
+    pub fn wifi_softap_dhcps_start() -> bool;
+    /// Stops the soft-AP DHCP server.
+    pub fn wifi_softap_dhcps_stop() -> bool;
+    /// Starts the station's DHCP client.
+    pub fn wifi_station_dhcpc_start() -> bool;
+    /// Stops the station's DHCP client.
+    pub fn wifi_station_dhcpc_stop() -> bool;
+    /// Sets an interface's address (`STATION_IF` / `SOFTAP_IF`).
+    pub fn wifi_set_ip_info(if_index: u8, info: *mut ip_info) -> bool;
+    /// An interface's address.
+    pub fn wifi_get_ip_info(if_index: u8, info: *mut ip_info) -> bool;
+    /// An interface's MAC address (6 bytes).
+    pub fn wifi_get_macaddr(if_index: u8, macaddr: *mut u8) -> bool;
+
+    // System.
+    /// Reads `bytes` (a multiple of 4) of RTC memory from `block` into a 4-aligned buffer.
+    pub fn system_rtc_mem_read(block: u8, buffer: *mut c_void, bytes: u16) -> bool;
+    /// Writes RTC memory; same rules.
+    pub fn system_rtc_mem_write(block: u8, buffer: *const c_void, bytes: u16) -> bool;
+    /// Deep-sleeps for `time_in_us` (RTC memory is kept).
+    pub fn system_deep_sleep(time_in_us: u64) -> bool;
+    /// RF calibration option for the next wake (0, 1, 2 or 4).
+    pub fn system_deep_sleep_set_option(option: u8) -> bool;
+    /// Why the chip reset; a pointer to the SDK's static record.
+    pub fn system_get_rst_info() -> *mut rst_info;
+    /// Restarts (asynchronously, from the SDK's task).
+    pub fn system_restart();
+    /// 0 silences the SDK's own prints.
+    pub fn system_set_os_print(onoff: u8);
+    /// The SDK version string.
+    pub fn system_get_sdk_version() -> *const c_char;
+    /// The chip id.
+    pub fn system_get_chip_id() -> u32;
+    /// Microseconds since boot (wraps).
+    pub fn system_get_time() -> u32;
+    /// Registers the partition table (SDK 3.x requires it in `user_pre_init`).
+    pub fn system_partition_table_regist(
+        partition_table: *const partition_item_t,
+        partition_num: u32,
+        map: u32,
+    ) -> bool;
+    /// The registered flash size map.
+    pub fn system_get_flash_size_map() -> u32;
+    /// Registers a task at priority 0..=2 with an event queue.
+    pub fn system_os_task(
+        task: Option<unsafe extern "C" fn(event: *mut ETSEvent)>,
+        prio: u8,
+        queue: *mut ETSEvent,
+        qlen: u8,
+    ) -> bool;
+    /// Posts an event to a task.
+    pub fn system_os_post(prio: u8, sig: u32, par: u32) -> bool;
+    /// The TOUT pin's ADC reading, 0..=1024.
+    pub fn system_adc_read() -> u16;
+
+    // Timers.
+    /// Sets a (disarmed) timer's callback.
+    pub fn ets_timer_setfn(
+        ptimer: *mut ETSTimer,
+        pfunction: Option<unsafe extern "C" fn(timer_arg: *mut c_void)>,
+        parg: *mut c_void,
+    );
+    /// Arms a timer (`is_ms`: milliseconds, else microseconds).
+    pub fn ets_timer_arm_new(ptimer: *mut ETSTimer, time: u32, repeat_flag: bool, is_ms: bool);
+    /// Disarms a timer.
+    pub fn ets_timer_disarm(ptimer: *mut ETSTimer);
+
+    // espconn (lwIP).
+    /// Starts listening (TCP).
+    pub fn espconn_accept(espconn: *mut espconn) -> i8;
+    /// Creates a UDP endpoint.
+    pub fn espconn_create(espconn: *mut espconn) -> i8;
+    /// Deletes a UDP endpoint or stops a listener.
+    pub fn espconn_delete(espconn: *mut espconn) -> i8;
+    /// Closes a TCP connection.
+    pub fn espconn_disconnect(espconn: *mut espconn) -> i8;
+    /// Connection callback.
+    pub fn espconn_regist_connectcb(
+        espconn: *mut espconn,
+        cb: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    ) -> i8;
+    /// Receive callback.
+    pub fn espconn_regist_recvcb(
+        espconn: *mut espconn,
+        cb: Option<unsafe extern "C" fn(arg: *mut c_void, data: *mut c_char, len: u16)>,
+    ) -> i8;
+    /// Sent callback.
+    pub fn espconn_regist_sentcb(
+        espconn: *mut espconn,
+        cb: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    ) -> i8;
+    /// Disconnect callback.
+    pub fn espconn_regist_disconcb(
+        espconn: *mut espconn,
+        cb: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    ) -> i8;
+    /// Error callback.
+    pub fn espconn_regist_reconcb(
+        espconn: *mut espconn,
+        cb: Option<unsafe extern "C" fn(arg: *mut c_void, err: i8)>,
+    ) -> i8;
+    /// Idle timeout in seconds (`type_flag` 0: all connections, 1: this one).
+    pub fn espconn_regist_time(espconn: *mut espconn, interval: u32, type_flag: u8) -> i8;
+    /// Sends on a TCP connection.
+    pub fn espconn_send(espconn: *mut espconn, data: *mut u8, len: u16) -> i8;
+    /// Sends a UDP datagram.
+    pub fn espconn_sendto(espconn: *mut espconn, data: *mut u8, len: u16) -> i16;
+
+    // Flash.
+    /// Erases a 4 KiB sector (`SPI_FLASH_RESULT_*`).
+    pub fn spi_flash_erase_sector(sec: u16) -> u32;
+    /// Writes 4-aligned bytes from a 4-aligned buffer.
+    pub fn spi_flash_write(des_addr: u32, src_addr: *mut u32, size: u32) -> u32;
+    /// Reads 4-aligned bytes into a 4-aligned buffer.
+    pub fn spi_flash_read(src_addr: u32, des_addr: *mut u32, size: u32) -> u32;
+
+    // ROM.
+    /// Writes one character to UART0 (ROM).
+    pub fn ets_putc(c: c_char);
+    /// Sets a UART's clock divisor (ROM).
+    pub fn uart_div_modify(uart_no: u8, divisor: u32);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout checks (32-bit targets: the lx106)
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<station_config>() == 116);
+    assert!(offset_of!(station_config, password) == 32);
+    assert!(offset_of!(station_config, channel) == 96);
+    assert!(offset_of!(station_config, bssid_set) == 97);
+    assert!(offset_of!(station_config, bssid) == 98);
+    assert!(offset_of!(station_config, threshold) == 104);
+    assert!(offset_of!(wifi_fast_scan_threshold_t, authmode) == 4);
+    assert!(offset_of!(station_config, open_and_wep_mode_disable) == 112);
+    assert!(offset_of!(station_config, all_channel_scan) == 113);
+    assert!(size_of::<softap_config>() == 108);
+    assert!(offset_of!(softap_config, ssid_len) == 96);
+    assert!(offset_of!(softap_config, channel) == 97);
+    assert!(offset_of!(softap_config, authmode) == 100);
+    assert!(offset_of!(softap_config, ssid_hidden) == 104);
+    assert!(offset_of!(softap_config, max_connection) == 105);
+    assert!(offset_of!(softap_config, beacon_interval) == 106);
+    assert!(size_of::<bss_info>() == 80);
+    assert!(offset_of!(bss_info, bssid) == 4);
+    assert!(offset_of!(bss_info, ssid) == 10);
+    assert!(offset_of!(bss_info, ssid_len) == 42);
+    assert!(offset_of!(bss_info, channel) == 43);
+    assert!(offset_of!(bss_info, rssi) == 44);
+    assert!(offset_of!(bss_info, authmode) == 48);
+    assert!(offset_of!(bss_info, is_hidden) == 52);
+    assert!(offset_of!(bss_info, freq_offset) == 54);
+    assert!(offset_of!(bss_info, freqcal_val) == 56);
+    assert!(offset_of!(bss_info, esp_mesh_ie) == 60);
+    assert!(offset_of!(bss_info, simple_pair) == 64);
+    assert!(offset_of!(bss_info, pairwise_cipher) == 68);
+    assert!(offset_of!(bss_info, group_cipher) == 72);
+    assert!(offset_of!(bss_info, phy_bits) == 76);
+    assert!(size_of::<scan_config>() == 24);
+    assert!(offset_of!(scan_config, channel) == 8);
+    assert!(offset_of!(scan_config, show_hidden) == 9);
+    assert!(offset_of!(scan_config, scan_type) == 12);
+    assert!(offset_of!(scan_config, scan_time) == 16);
+    assert!(size_of::<System_Event_t>() == 44);
+    assert!(offset_of!(System_Event_t, event_info) == 4);
+    assert!(offset_of!(Event_StaMode_Connected_t, ssid_len) == 32);
+    assert!(offset_of!(Event_StaMode_Connected_t, bssid) == 33);
+    assert!(offset_of!(Event_StaMode_Connected_t, channel) == 39);
+    assert!(offset_of!(Event_StaMode_Disconnected_t, reason) == 39);
+    assert!(offset_of!(Event_StaMode_Got_IP_t, gw) == 8);
+    assert!(size_of::<rst_info>() == 28);
+    assert!(size_of::<ETSTimer>() == 20);
+    assert!(offset_of!(ETSTimer, timer_func) == 12);
+    assert!(offset_of!(ETSTimer, timer_arg) == 16);
+    assert!(size_of::<ETSEvent>() == 8);
+    assert!(size_of::<espconn>() == 28);
+    assert!(offset_of!(espconn, proto) == 8);
+    assert!(offset_of!(espconn, recv_callback) == 12);
+    assert!(offset_of!(espconn, sent_callback) == 16);
+    assert!(offset_of!(espconn, link_cnt) == 20);
+    assert!(offset_of!(espconn, reverse) == 24);
+    assert!(size_of::<esp_tcp>() == 32);
+    assert!(size_of::<esp_udp>() == 16);
+    assert!(size_of::<ip_info>() == 12);
+    assert!(size_of::<partition_item_t>() == 12);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    /// Structs without pointers have the SDK's layout on any target, the host included.
+    #[test]
+    fn pointer_free_layouts_match_the_sdk_everywhere() {
+        assert_eq!(size_of::<station_config>(), 116);
+        assert_eq!(offset_of!(station_config, threshold), 104);
+        assert_eq!(offset_of!(station_config, all_channel_scan), 113);
+        assert_eq!(size_of::<softap_config>(), 108);
+        assert_eq!(offset_of!(softap_config, beacon_interval), 106);
+        assert_eq!(size_of::<rst_info>(), 28);
+        assert_eq!(size_of::<ip_info>(), 12);
+        assert_eq!(size_of::<partition_item_t>(), 12);
+        assert_eq!(size_of::<ETSEvent>(), 8);
+        assert_eq!(size_of::<esp_udp>(), 16);
+        assert_eq!(size_of::<Event_StaMode_Connected_t>(), 40);
+        assert_eq!(offset_of!(Event_StaMode_Disconnected_t, reason), 39);
+        assert_eq!(size_of::<Event_StaMode_Got_IP_t>(), 12);
+    }
+}
