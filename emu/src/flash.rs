@@ -44,7 +44,11 @@ fn write_at(fd: u32, address: u32, bytes: &[u8]) -> Option<()> {
 emulate! {
     /// Erases one 4 KiB sector to 0xFF.
     fn spi_flash_erase_sector(sec: u16) -> u32 {
-        let ok = with_flash(|fd| write_at(fd, u32::from(sec) * SECTOR, &[0xFF; SECTOR as usize]));
+        let ok = if crate::sdk::settings().erase_fails {
+            None
+        } else {
+            with_flash(|fd| write_at(fd, u32::from(sec) * SECTOR, &[0xFF; SECTOR as usize]))
+        };
         say!("flash erase sector {sec:#x}: {}", if ok.is_some() { "ok" } else { "error" });
         if ok.is_some() { SPI_FLASH_RESULT_OK } else { SPI_FLASH_RESULT_ERR }
     }

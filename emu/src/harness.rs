@@ -3,40 +3,116 @@
 //! `cargo xtask` writes a little-endian block of u32 words and QEMU loads it with
 //! `-device loader,file=...,addr=MAILBOX,force-raw=on`. On the `sim` machine that address is
 //! plain RAM; on a real ESP8266 nothing is there, which is fine: this crate never runs there.
-//! A missing or malformed mailbox means the defaults (a power-on boot).
+//! A missing or malformed mailbox means the defaults (a power-on boot, no networks).
 //!
 //! | word | meaning |
 //! |---|---|
 //! | 0 | magic `RKEM` (0x4D454B52) |
 //! | 1 | layout version (1) |
 //! | 2 | reset reason the SDK reports (0..6) |
-//! | 3 | flags (reserved, 0) |
+//! | 3 | flags: bit 0 = flash erases fail |
+//! | 4 | number of scripted networks (0..=4) |
+//! | 5.. | networks, [`NETWORK_WORDS`] words each (see [`Network`]) |
+
+
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;
 const MAGIC: u32 = 0x4D45_4B52;
 const VERSION: u32 = 1;
+/// Networks the mailbox can describe.
+pub const MAX_NETWORKS: usize = 4;
+/// Words per network: 4 header bytes, ssid 32, psk 32, bssid 6 + 2 pad, ip 4.
+pub const NETWORK_WORDS: usize = 20;
+
+/// How a scripted access point answers a connection attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Accepts the station if its PSK matches.
+    CheckKey,
+    /// Never answers (the attempt times out).
+    Silent,
+}
+
+/// One scripted access point.
+#[derive(Clone, Copy)]
+pub struct Network {
+    /// SSID bytes (first `ssid_len`).
+    pub ssid: [u8; 32],
+    /// SSID length.
+    pub ssid_len: u8,
+    /// Channel it is on.
+    pub channel: u8,
+    /// How it answers.
+    pub answer: Answer,
+    /// The PSK it accepts (all zero and `open`: an open network).
+    pub psk: [u8; 32],
+    /// Whether it is an open network.
+    pub open: bool,
+    /// Its BSSID.
+    pub bssid: [u8; 6],
+    /// The address its DHCP server hands out (network order bytes).
+    pub ip: [u8; 4],
+}
+
+impl Network {
+    /// The SSID as a slice.
+    pub fn ssid(&self) -> &[u8] {
+        &self.ssid[..usize::from(self.ssid_len).min(32)]
+    }
+}
 
 /// The harness settings for this run.
 #[derive(Clone, Copy)]
 pub struct Settings {
     /// Value of `rst_info.reason`.
     pub reset_reason: u32,
+    /// Flash erases fail (to prove the scrub is bounded).
+    pub erase_fails: bool,
+    /// Scripted networks.
+    pub networks: [Option<Network>; MAX_NETWORKS],
 }
 
 impl Settings {
-    const DEFAULT: Settings = Settings { reset_reason: 0 };
+    /// No mailbox: a power-on with no networks around.
+    pub const DEFAULT: Settings =
+        Settings { reset_reason: 0, erase_fails: false, networks: [None; MAX_NETWORKS] };
 
     /// Reads the mailbox.
     pub fn read() -> Settings {
         let word = |i: usize| -> u32 {
-            // SAFETY: MAILBOX..MAILBOX+16 is RAM on QEMU's sim machine, which is the only
-            // machine this crate is built for; aligned 32-bit volatile reads.
+            // SAFETY: the mailbox area (a few hundred bytes at MAILBOX) is RAM on QEMU's sim
+            // machine, the only machine this crate is built for; aligned 32-bit reads.
             unsafe { core::ptr::read_volatile((MAILBOX as *const u32).add(i)) }
         };
         if word(0) != MAGIC || word(1) != VERSION {
             return Settings::DEFAULT;
         }
-        Settings { reset_reason: word(2) }
+        let mut settings =
+            Settings { reset_reason: word(2), erase_fails: word(3) & 1 != 0, networks: [None; MAX_NETWORKS] };
+        let count = (word(4) as usize).min(MAX_NETWORKS);
+        for (n, slot) in settings.networks.iter_mut().enumerate().take(count) {
+            let mut bytes = [0u8; NETWORK_WORDS * 4];
+            for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(5 + n * NETWORK_WORDS + i).to_le_bytes());
+            }
+            let mut network = Network {
+                ssid: [0; 32],
+                ssid_len: bytes[0].min(32),
+                channel: bytes[1],
+                answer: if bytes[2] & 1 != 0 { Answer::Silent } else { Answer::CheckKey },
+                open: bytes[2] & 2 != 0,
+                psk: [0; 32],
+                bssid: [0; 6],
+                ip: [0; 4],
+            };
+            network.ssid.copy_from_slice(&bytes[4..36]);
+            network.psk.copy_from_slice(&bytes[36..68]);
+            network.bssid.copy_from_slice(&bytes[68..74]);
+            network.ip.copy_from_slice(&bytes[76..80]);
+            *slot = Some(network);
+        }
+        settings
     }
 }
+

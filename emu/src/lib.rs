@@ -23,6 +23,8 @@ mod scheduler;
 mod sdk;
 #[cfg(target_arch = "xtensa")]
 mod semihosting;
+#[cfg(target_arch = "xtensa")]
+mod wifi;
 
 // The firmware is linked into the same program: this pulls in its entry points.
 #[cfg(target_arch = "xtensa")]

@@ -99,6 +99,7 @@ emulate! {
     /// Deep sleep: RTC memory is kept (saved for the next boot), everything else is lost.
     fn system_deep_sleep(time_in_us: u64) -> bool {
         save_user_area();
+        crate::sdk::report_console_pins();
         say!("deep sleep for {time_in_us} us");
         semihosting::exit(EXIT_DEEP_SLEEP);
     }

@@ -28,6 +28,11 @@ unsafe extern "C" {
     fn user_init();
 }
 
+/// The harness settings of this run.
+pub fn settings() -> Settings {
+    SYSTEM.with(|s| s.settings)
+}
+
 struct System {
     settings: Settings,
     reset: rst_info,
@@ -36,7 +41,7 @@ struct System {
 }
 
 static SYSTEM: Global<System> = Global::new(System {
-    settings: Settings { reset_reason: 0 },
+    settings: Settings::DEFAULT,
     reset: rst_info { reason: 0, exccause: 0, epc1: 0, epc2: 0, epc3: 0, excvaddr: 0, depc: 0 },
     os_print: 1,
     flash_size_map: None,
@@ -87,7 +92,7 @@ pub extern "C" fn ramkey_emu_main() -> ! {
 /// Prints the IO_MUX registers of the console pins (GPIO1, GPIO3, GPIO2) so tests can see
 /// whether the firmware took them away from the UARTs. On the sim machine these addresses are
 /// plain RAM that starts at zero, so "untouched" reads as 0.
-fn report_console_pins() {
+pub fn report_console_pins() {
     let read = |address: usize| -> u32 {
         // SAFETY: IO_MUX registers are plain RAM on the sim machine; aligned 32-bit reads.
         unsafe { core::ptr::read_volatile(address as *const u32) }
@@ -139,6 +144,7 @@ emulate! {
     /// Ends the run with [`EXIT_RESTART`]; the harness decides what boots next.
     fn system_restart() {
         crate::rtc::save_user_area();
+        report_console_pins();
         say!("system_restart");
         semihosting::exit(EXIT_RESTART);
     }
@@ -272,5 +278,12 @@ emulate! {
     /// Disarms a timer.
     fn ets_timer_disarm(ptimer: *mut ETSTimer) {
         SCHEDULER.with(|s| s.disarm(ptimer));
+    }
+}
+
+emulate! {
+    /// The ADC (TOUT pin): a fixed mid-scale reading.
+    fn system_adc_read() -> u16 {
+        512
     }
 }

@@ -5,7 +5,9 @@
 //! persistent (flash-writing) setters that `wifi-sys` leaves out cannot be called from Rust.
 
 mod libc;
+mod lifecycle;
 mod rt;
+mod rtc;
 
 use crate::build_config;
 use crate::flash_layout::Layout;
@@ -115,6 +117,23 @@ pub extern "C" fn user_init() {
     #[cfg(all(feature = "selftest", not(feature = "production")))]
     {
         let _ = crate::selftest::report(&mut LineWriter);
+        return;
+    }
+    #[allow(unreachable_code, reason = "the self-test build stops before the lifecycle")]
+    lifecycle::start(reason);
+}
+
+/// A station config with every byte zero (the SDK's "nothing set").
+pub(crate) fn zeroed_station_config() -> wifi_sys::station_config {
+    wifi_sys::station_config {
+        ssid: [0; 32],
+        password: [0; 64],
+        channel: 0,
+        bssid_set: 0,
+        bssid: [0; 6],
+        threshold: wifi_sys::wifi_fast_scan_threshold_t { rssi: 0, authmode: 0 },
+        open_and_wep_mode_disable: 0,
+        all_channel_scan: 0,
     }
 }
 

@@ -9,6 +9,7 @@ mod image;
 mod litfix;
 mod production;
 mod qemu;
+mod scenarios;
 mod setup;
 mod test;
 mod util;

@@ -29,11 +29,60 @@ pub struct Scenario {
     /// RTC user memory (512 bytes) at boot, as kept through a deep sleep or restart.
     /// `None`: whatever QEMU's RAM holds (zeros).
     pub rtc: Option<Vec<u8>>,
+    /// Access points around (at most 4).
+    pub networks: Vec<ScriptedNetwork>,
+    /// Make every flash erase fail.
+    pub erase_fails: bool,
+}
+
+/// One scripted access point (see `emu/src/harness.rs`).
+#[derive(Clone, Debug)]
+pub struct ScriptedNetwork {
+    /// Its SSID.
+    pub ssid: Vec<u8>,
+    /// The PSK it accepts (`None`: an open network).
+    pub psk: Option<[u8; 32]>,
+    /// Its channel.
+    pub channel: u8,
+    /// Its BSSID.
+    pub bssid: [u8; 6],
+    /// The address its DHCP server gives.
+    pub ip: [u8; 4],
+    /// Never answers connection attempts.
+    pub silent: bool,
+}
+
+impl ScriptedNetwork {
+    fn words(&self) -> [u32; 20] {
+        let mut bytes = [0u8; 80];
+        let len = self.ssid.len().min(32);
+        bytes[0] = len as u8;
+        bytes[1] = self.channel;
+        bytes[2] = u8::from(self.silent) | (u8::from(self.psk.is_none()) << 1);
+        bytes[4..4 + len].copy_from_slice(&self.ssid[..len]);
+        if let Some(psk) = &self.psk {
+            bytes[36..68].copy_from_slice(psk);
+        }
+        bytes[68..74].copy_from_slice(&self.bssid);
+        bytes[76..80].copy_from_slice(&self.ip);
+        let mut words = [0u32; 20];
+        for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+            *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        words
+    }
 }
 
 impl Default for Scenario {
     fn default() -> Self {
-        Scenario { reset_reason: 0, timeout: Duration::from_secs(60), work_dir: None, rtc: None }
+        Scenario {
+            reset_reason: 0,
+            timeout: Duration::from_secs(60),
+            work_dir: None,
+            rtc: None,
+            networks: Vec::new(),
+            erase_fails: false,
+        }
     }
 }
 
@@ -84,7 +133,16 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
         std::process::id(),
         RUN.fetch_add(1, Ordering::SeqCst)
     ));
-    let words = [MAILBOX_MAGIC, MAILBOX_VERSION, scenario.reset_reason, 0];
+    let mut words = vec![
+        MAILBOX_MAGIC,
+        MAILBOX_VERSION,
+        scenario.reset_reason,
+        u32::from(scenario.erase_fails),
+        scenario.networks.len().min(4) as u32,
+    ];
+    for network in scenario.networks.iter().take(4) {
+        words.extend_from_slice(&network.words());
+    }
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)

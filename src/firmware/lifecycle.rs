@@ -1,0 +1,315 @@
+//! The boot lifecycle: gather the inputs, let `boot::decide` choose, carry out its plan.
+//!
+//! Nothing here decides anything: the portable [`crate::boot`] module does. This module reads
+//! the reset reason, the RTC record and boot state, and (when the decision needs it) the SDK's
+//! stored station config; then it saves the new state first and acts: scrub and restart,
+//! connect with `_current` setters only, open setup, or back off in deep sleep.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+
+use zeroize::Zeroize;
+
+use super::rtc::SdkRtc;
+use crate::boot::{self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason};
+use crate::rtc_record::{self, Credentials, IpConfig, LoadError, NetworkKey, ReconnectCache, RtcMemory};
+
+/// Where the boot state lives: the first two of the words `rtc_record` leaves free.
+const BOOT_STATE_WORD: usize = rtc_record::FREE_WORDS.start;
+/// How long a connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT_MS: u32 = 20_000;
+/// How long setup mode waits before sleeping and trying again (issue 4 opens the portal).
+const SETUP_SLEEP_MICROS: u64 = 10 * 60 * 1_000_000;
+/// The garden-sensor cycle: how long to sleep between two reports.
+const REPORT_PERIOD_MICROS: u64 = 10 * 60 * 1_000_000;
+
+const EVENT_STAMODE_CONNECTED: u32 = 0;
+const EVENT_STAMODE_DISCONNECTED: u32 = 1;
+const EVENT_STAMODE_GOT_IP: u32 = 3;
+
+/// Single-core, callback-driven global: the SDK runs one callback at a time.
+struct Global<T>(UnsafeCell<T>);
+
+// SAFETY: the NONOS SDK runs user callbacks one at a time on its single core, and this
+// module never touches these globals from interrupt context.
+unsafe impl<T> Sync for Global<T> {}
+
+impl<T> Global<T> {
+    const fn new(value: T) -> Self {
+        Global(UnsafeCell::new(value))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: single core, callbacks never nest into this module while `f` runs (f does
+        // not call SDK functions that call back synchronously), so this is the only reference.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// What the current connection attempt has learnt.
+struct Attempt {
+    state: BootState,
+    cache: Option<ReconnectCache>,
+    done: bool,
+}
+
+static ATTEMPT: Global<Attempt> = Global::new(Attempt {
+    state: BootState { failures: 0, scrub_attempts: 0, setup_requested: false, scrub_restart: false, connecting: false },
+    cache: None,
+    done: false,
+});
+
+/// The SDK keeps a pointer to the timer while it is armed, so it is static.
+static TIMEOUT_TIMER: Global<wifi_sys::ETSTimer> = Global::new(wifi_sys::ETSTimer {
+    timer_next: core::ptr::null_mut(),
+    timer_expire: 0,
+    timer_period: 0,
+    timer_func: None,
+    timer_arg: core::ptr::null_mut(),
+});
+
+fn read_state() -> BootState {
+    let mut words = [0u32; boot::BOOT_STATE_WORDS];
+    match SdkRtc.read_words(BOOT_STATE_WORD, &mut words) {
+        Ok(()) => BootState::decode(words),
+        Err(e) => {
+            warn!("boot state unreadable ({}): starting fresh", e);
+            BootState::default()
+        }
+    }
+}
+
+fn save_state(state: BootState) -> bool {
+    match SdkRtc.write_words(BOOT_STATE_WORD, &state.encode()) {
+        Ok(()) => true,
+        Err(e) => {
+            error!("boot state not saved: {}", e);
+            false
+        }
+    }
+}
+
+fn stored_flash_config() -> FlashState {
+    let mut config = super::zeroed_station_config();
+    // SAFETY: `config` is a valid, writable station_config.
+    let ok = unsafe { wifi_sys::wifi_station_get_config_default(&mut config) };
+    let state = if ok { FlashState::classify(&config.ssid, &config.password) } else { FlashState::Unknown };
+    config.password.zeroize();
+    config.ssid.zeroize();
+    state
+}
+
+/// Runs the boot decision and carries out its plan. Called once, from `user_init`.
+pub fn start(reason: u32) {
+    let reset_reason = ResetReason::from_raw(reason);
+    let state = read_state();
+    let loaded = rtc_record::load(&SdkRtc);
+    let record = match &loaded {
+        Ok(_) => RecordState::Valid,
+        Err(LoadError::Empty) => RecordState::Absent,
+        Err(_) => RecordState::Corrupt,
+    };
+    let inputs = BootInputs { reset_reason, record, flash: stored_flash_config(), setup_button: false, state };
+    let plan = boot::decide(&inputs);
+    info!("boot: record {:?}, flash {:?} -> {}", record, plan.flash_check, plan.mode.name());
+
+    if plan.wipe_record {
+        if let Err(e) = rtc_record::wipe(&mut SdkRtc) {
+            error!("record wipe failed: {}", e);
+        }
+    }
+    let saved = save_state(plan.state);
+    match plan.mode {
+        Mode::ScrubAndRestart => {
+            if saved {
+                scrub_and_restart();
+            } else {
+                // Without a saved attempt count the scrub could loop: skip it this boot.
+                error!("flash scrub skipped: its attempt count could not be saved");
+            }
+        }
+        Mode::Station { previous_failures } => match loaded {
+            Ok(credentials) => connect(&credentials, plan.state, previous_failures),
+            Err(_) => error!("station mode without a record: decision bug"),
+        },
+        Mode::Setup => {
+            info!("setup mode: no trusted credentials");
+            deep_sleep(SETUP_SLEEP_MICROS);
+        }
+        Mode::BackoffSleep { micros } => {
+            info!("backing off: deep sleep {} s", micros / 1_000_000);
+            deep_sleep(micros);
+        }
+    }
+}
+
+fn scrub_and_restart() {
+    let sectors = crate::build_config::FLASH_SIZE.layout().system_parameter;
+    let first = sectors.first_sector();
+    let count = (sectors.size / crate::flash_layout::SECTOR_SIZE) as u16;
+    for sector in first..first + count {
+        // SAFETY: erasing a sector of the SDK's own parameter area, which the partition table
+        // registered; nothing of ramkey lives there.
+        let result = unsafe { wifi_sys::spi_flash_erase_sector(sector) };
+        if result != 0 {
+            error!("erase of sector {:#x} failed ({})", sector, result);
+        }
+    }
+    info!("flash parameter area erased: restarting");
+    // SAFETY: plain call; the SDK restarts from its own task.
+    unsafe { wifi_sys::system_restart() };
+}
+
+fn deep_sleep(micros: u64) {
+    // SAFETY: plain calls taking integers.
+    unsafe {
+        wifi_sys::system_deep_sleep_set_option(1);
+        wifi_sys::system_deep_sleep(micros);
+    }
+}
+
+/// Writes 64 lowercase hex digits of the key into `out`.
+fn hex_key(key: &[u8; 32], out: &mut [u8; 64]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in key.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(byte >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+    }
+}
+
+fn connect(credentials: &Credentials, state: BootState, previous_failures: u16) {
+    let mut config = super::zeroed_station_config();
+    let ssid = credentials.ssid.as_bytes();
+    config.ssid[..ssid.len()].copy_from_slice(ssid);
+    match &credentials.key {
+        NetworkKey::Open => config.threshold.authmode = wifi_sys::AUTH_OPEN,
+        NetworkKey::Psk(psk) => {
+            let mut hex = [0u8; 64];
+            hex_key(psk.expose_secret(), &mut hex);
+            config.password.copy_from_slice(&hex);
+            hex.zeroize();
+            // Refuse anything weaker than WPA-PSK: no downgrade to an open twin.
+            config.threshold.authmode = wifi_sys::AUTH_WPA_PSK;
+        }
+    }
+    // A stale cache after failures could pin a dead access point: drop it then.
+    if let (Some(cache), 0) = (credentials.cache, previous_failures) {
+        config.bssid_set = 1;
+        config.bssid = cache.bssid;
+        config.channel = cache.channel;
+    }
+    ATTEMPT.with(|a| {
+        a.state = state;
+        a.cache = None;
+        a.done = false;
+    });
+    // SAFETY: plain setters; `config` is a valid station_config that the SDK copies.
+    let configured = unsafe {
+        wifi_sys::wifi_set_opmode_current(wifi_sys::STATION_MODE)
+            && wifi_sys::wifi_station_set_config_current(&mut config)
+    };
+    config.password.zeroize();
+    if !configured {
+        error!("station configuration refused");
+        finish(false);
+        return;
+    }
+    TIMEOUT_TIMER.with(|timer| {
+        let timer: *mut wifi_sys::ETSTimer = timer;
+        // SAFETY: the timer is static (the SDK keeps the pointer) and the callback has the
+        // SDK's signature.
+        unsafe {
+            wifi_sys::ets_timer_disarm(timer);
+            wifi_sys::ets_timer_setfn(timer, Some(on_timeout), core::ptr::null_mut());
+            wifi_sys::ets_timer_arm_new(timer, CONNECT_TIMEOUT_MS, false, true);
+        }
+    });
+    // SAFETY: registering a callback with the SDK's signature, then starting the attempt.
+    unsafe {
+        wifi_sys::wifi_set_event_handler_cb(Some(on_wifi_event));
+        if !wifi_sys::wifi_station_connect() {
+            error!("wifi_station_connect refused");
+        }
+    }
+    info!("connecting to the stored network");
+}
+
+unsafe extern "C" fn on_timeout(_arg: *mut c_void) {
+    warn!("connection attempt timed out");
+    finish(false);
+}
+
+unsafe extern "C" fn on_wifi_event(event: *mut wifi_sys::System_Event_t) {
+    if event.is_null() {
+        return;
+    }
+    // SAFETY: the SDK passes a valid event for the duration of the callback; the union member
+    // read matches the event id, as the SDK documents.
+    let event = unsafe { &*event };
+    match event.event {
+        EVENT_STAMODE_CONNECTED => {
+            // SAFETY: `connected` is the member for this event id.
+            let connected = unsafe { event.event_info.connected };
+            ATTEMPT.with(|a| a.cache = Some(ReconnectCache { bssid: connected.bssid, channel: connected.channel }));
+            info!("associated on channel {}", connected.channel);
+        }
+        EVENT_STAMODE_GOT_IP => {
+            // SAFETY: `got_ip` is the member for this event id.
+            let got_ip = unsafe { event.event_info.got_ip };
+            let ip = got_ip.ip.addr.to_le_bytes();
+            info!("connected, ip {}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+            finish(true);
+        }
+        EVENT_STAMODE_DISCONNECTED => {
+            // SAFETY: `disconnected` is the member for this event id.
+            let reason = unsafe { event.event_info.disconnected.reason };
+            warn!("connection failed, reason {}", reason);
+            finish(false);
+        }
+        _ => {}
+    }
+}
+
+/// Ends the attempt once: saves the outcome, then runs the application or backs off.
+fn finish(success: bool) {
+    let Some((state, cache)) = ATTEMPT.with(|a| {
+        if a.done {
+            return None;
+        }
+        a.done = true;
+        Some((a.state, a.cache))
+    }) else {
+        return;
+    };
+    TIMEOUT_TIMER.with(|timer| {
+        // SAFETY: disarming our own static timer.
+        unsafe { wifi_sys::ets_timer_disarm(timer) };
+    });
+    if !success {
+        // SAFETY: plain call: stop the SDK's own retries.
+        unsafe { wifi_sys::wifi_station_disconnect() };
+    }
+    let plan = boot::after_connect_result(state, success);
+    save_state(plan.state);
+    match plan.next {
+        AfterConnect::Online => {
+            if let Err(e) = rtc_record::update_cache(&mut SdkRtc, cache, IpConfig::None) {
+                warn!("reconnect cache not updated: {}", e);
+            }
+            run_application();
+        }
+        AfterConnect::BackoffSleep { micros } => {
+            info!("backing off: deep sleep {} s, record kept", micros / 1_000_000);
+            deep_sleep(micros);
+        }
+    }
+}
+
+/// The garden-sensor cycle: read the sensor, report, sleep until the next report.
+fn run_application() {
+    // SAFETY: plain ADC read.
+    let reading = unsafe { wifi_sys::system_adc_read() };
+    info!("sensor: adc {}", reading);
+    info!("report: no collector configured; sleeping until the next cycle");
+    deep_sleep(REPORT_PERIOD_MICROS);
+}

@@ -1,0 +1,338 @@
+//! Lifecycle scenarios: the lx106 firmware on QEMU against the emulated SDK, boot after boot.
+//!
+//! Each scenario prepares what a real device would find at boot (RTC memory, reset reason,
+//! the flash contents, the access points around), boots the firmware, and checks what it
+//! printed, what it left in RTC memory and what it left in flash. RTC memory is carried from
+//! one boot to the next as a deep sleep or restart keeps it. After every scenario the emulated
+//! flash is searched for the passphrase, the PSK and its hex form: any hit fails.
+
+use std::path::{Path, PathBuf};
+
+use ramkey::flash_layout::FlashSize;
+use ramkey::rtc_record::{self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, RtcMemory, Ssid, USER_WORDS};
+use ramkey::secret::Passphrase;
+
+use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
+use crate::util;
+
+/// Exit statuses of the emulator (see `emu/src/sdk.rs` and `emu/src/rtc.rs`).
+const EXIT_RESTART: i32 = 10;
+const EXIT_DEEP_SLEEP: i32 = 11;
+
+/// A network with the secrets the scenario must never find in flash.
+struct Network {
+    ssid: &'static str,
+    passphrase: &'static str,
+    psk: [u8; 32],
+    bssid: [u8; 6],
+    channel: u8,
+}
+
+impl Network {
+    fn new(ssid: &'static str, passphrase: &'static str, bssid_last: u8, channel: u8) -> Result<Network, String> {
+        let passphrase_secret = Passphrase::new(passphrase.as_bytes()).map_err(|e| e.to_string())?;
+        let ssid_value = Ssid::new(ssid.as_bytes()).map_err(|e| e.to_string())?;
+        let psk = *ramkey::psk::derive(&passphrase_secret, &ssid_value).expose_secret();
+        Ok(Network { ssid, passphrase, psk, bssid: [0x02, 0x52, 0x4B, 0, 0, bssid_last], channel })
+    }
+
+    fn scripted(&self, accepts: Option<[u8; 32]>) -> ScriptedNetwork {
+        ScriptedNetwork {
+            ssid: self.ssid.as_bytes().to_vec(),
+            psk: accepts.or(Some(self.psk)),
+            channel: self.channel,
+            bssid: self.bssid,
+            ip: [192, 168, 7, 40 + self.bssid[5]],
+            silent: false,
+        }
+    }
+
+    fn credentials(&self) -> Result<Credentials, String> {
+        Ok(Credentials {
+            ssid: Ssid::new(self.ssid.as_bytes()).map_err(|e| e.to_string())?,
+            key: NetworkKey::Psk(ramkey::secret::Psk::from_bytes(&self.psk)),
+            cache: None,
+            ip: IpConfig::None,
+        })
+    }
+
+    /// Byte strings that must never be found in flash.
+    fn secrets(&self) -> Vec<Vec<u8>> {
+        let hex: String = self.psk.iter().map(|b| format!("{b:02x}")).collect();
+        vec![self.passphrase.as_bytes().to_vec(), self.psk.to_vec(), hex.into_bytes()]
+    }
+}
+
+fn rtc_bytes(mem: &RamRtc) -> Vec<u8> {
+    mem.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn rtc_words(bytes: &[u8]) -> RamRtc {
+    let mut mem = RamRtc::filled(0);
+    for (w, chunk) in mem.words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    mem
+}
+
+/// A scenario's working directory with an erased 4 MB `flash.bin`.
+fn prepare(name: &str) -> Result<PathBuf, String> {
+    let dir = util::out_dir().join("scenarios").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
+    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+fn boot(elf: &Path, dir: &Path, reset_reason: u32, rtc: Option<Vec<u8>>, networks: Vec<ScriptedNetwork>) -> Result<Outcome, String> {
+    let scenario = Scenario { reset_reason, work_dir: Some(dir.to_path_buf()), rtc, networks, ..Scenario::default() };
+    let outcome = qemu::boot(elf, &scenario, Echo::Quiet)?;
+    if outcome.console.contains("PERSISTENT") {
+        return Err(format!("a persistent (flash-writing) setter was called:\n{}", outcome.console));
+    }
+    Ok(outcome)
+}
+
+fn expect(outcome: &Outcome, status: i32, lines: &[&str]) -> Result<(), String> {
+    if outcome.status != status {
+        return Err(format!(
+            "expected exit {status} ({}), got {} ({}):\n{}",
+            qemu::describe_status(status),
+            outcome.status,
+            qemu::describe_status(outcome.status),
+            outcome.console
+        ));
+    }
+    for line in lines {
+        if !outcome.console.lines().any(|l| l.starts_with(line)) {
+            return Err(format!("no line starting with {line:?} in:\n{}", outcome.console));
+        }
+    }
+    Ok(())
+}
+
+fn saved_rtc(outcome: &Outcome) -> Result<Vec<u8>, String> {
+    outcome.rtc.clone().ok_or_else(|| format!("the run saved no RTC memory:\n{}", outcome.console))
+}
+
+/// Fails if any secret appears anywhere in the scenario's flash file.
+fn flash_is_clean(dir: &Path, networks: &[&Network]) -> Result<(), String> {
+    let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
+    for network in networks {
+        for secret in network.secrets() {
+            if let Some(at) = flash.windows(secret.len()).position(|w| w == secret.as_slice()) {
+                return Err(format!("a secret of {:?} is in flash at {at:#x}", network.ssid));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every scenario, by name.
+pub fn all(elf: &Path) -> Vec<(&'static str, Result<(), String>)> {
+    vec![
+        ("wake with a valid record connects with _current setters only", valid_wake(elf)),
+        ("corrupt record -> setup mode, record wiped", corrupt_record(elf)),
+        ("power-on -> record wiped, setup mode", power_on(elf)),
+        ("torn write -> the old or the new record, never a mix", torn_write(elf)),
+        ("failed connects -> backoff deep sleeps, record kept", failed_connects(elf)),
+        ("old credentials in flash -> scrubbed, then setup", scrub(elf)),
+        ("flash erase fails -> bounded scrub, no restart loop", scrub_fails(elf)),
+    ]
+}
+
+fn stored(network: &Network) -> Result<RamRtc, String> {
+    let mut mem = RamRtc::filled(0);
+    rtc_record::store(&mut mem, &network.credentials()?).map_err(|e| e.to_string())?;
+    Ok(mem)
+}
+
+fn valid_wake(elf: &Path) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare("valid-wake")?;
+    let out = boot(elf, &dir, 5, Some(rtc_bytes(&stored(&garden)?)), vec![garden.scripted(None)])?;
+    expect(&out, EXIT_DEEP_SLEEP, &[
+        "I boot: record Valid",
+        "emu: wifi: wifi_set_opmode_current(1)",
+        "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=0",
+        "I connected, ip 192.168.7.41",
+    ])?;
+    let after = rtc_words(&saved_rtc(&out)?);
+    let record = rtc_record::load(&after).map_err(|e| format!("record lost: {e}"))?;
+    if record.cache != Some(ReconnectCache { bssid: garden.bssid, channel: garden.channel }) {
+        return Err(format!("reconnect cache not updated: {:?}", record.cache));
+    }
+    // The next wake uses the cache: BSSID locked, channel known.
+    let out = boot(elf, &dir, 5, Some(rtc_bytes(&after)), vec![garden.scripted(None)])?;
+    expect(&out, EXIT_DEEP_SLEEP, &[
+        "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=1 channel=6",
+        "I connected, ip",
+    ])?;
+    flash_is_clean(&dir, &[&garden])
+}
+
+fn corrupt_record(elf: &Path) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare("corrupt-record")?;
+    let mut mem = stored(&garden)?;
+    mem.words[6] ^= 0x0000_0100; // one bit of the SSID: the CRC no longer matches
+    let out = boot(elf, &dir, 5, Some(rtc_bytes(&mem)), vec![garden.scripted(None)])?;
+    expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Corrupt", "I setup mode"])?;
+    if out.console.contains("wifi_station_connect") {
+        return Err("connected with a corrupt record".to_owned());
+    }
+    let after = rtc_words(&saved_rtc(&out)?);
+    if after.words[..64].iter().any(|&w| w != 0) {
+        return Err("the corrupt record was not wiped".to_owned());
+    }
+    flash_is_clean(&dir, &[&garden])
+}
+
+fn power_on(elf: &Path) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare("power-on")?;
+    for reason in [0, 6] {
+        let out = boot(elf, &dir, reason, Some(rtc_bytes(&stored(&garden)?)), vec![garden.scripted(None)])?;
+        expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Valid", "I setup mode"])?;
+        let after = rtc_words(&saved_rtc(&out)?);
+        if rtc_record::load(&after).is_ok() {
+            return Err(format!("reset reason {reason}: the record survived an untrusted reset"));
+        }
+    }
+    flash_is_clean(&dir, &[&garden])
+}
+
+/// A RAM RTC that stops accepting writes after `budget` words: a store cut by a reset.
+struct Torn {
+    mem: RamRtc,
+    budget: usize,
+}
+
+impl RtcMemory for Torn {
+    fn read_words(&self, offset: usize, out: &mut [u32]) -> Result<(), rtc_record::RtcError> {
+        self.mem.read_words(offset, out)
+    }
+
+    fn write_words(&mut self, offset: usize, data: &[u32]) -> Result<(), rtc_record::RtcError> {
+        for (i, &word) in data.iter().enumerate() {
+            if self.budget == 0 {
+                return Ok(());
+            }
+            self.budget -= 1;
+            self.mem.write_words(offset + i, &[word])?;
+        }
+        Ok(())
+    }
+}
+
+fn torn_write(elf: &Path) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let orchard = Network::new("Orchard", "apples and pears 42", 2, 11)?;
+    let dir = prepare("torn-write")?;
+    let networks = vec![garden.scripted(None), orchard.scripted(None)];
+    // A store is 33 word writes: clear the target slot's magic, words 1..31, then the magic.
+    for cut in [0, 1, 16, 31, 32, 33, 40] {
+        let mut torn = Torn { mem: stored(&garden)?, budget: cut };
+        // The cut store reports an error (its read-back differs): that is the point.
+        let _ = rtc_record::store(&mut torn, &orchard.credentials()?);
+        let out = boot(elf, &dir, 5, Some(rtc_bytes(&torn.mem)), networks.clone())?;
+        expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Valid", "I connected, ip"])?;
+        let joined = if out.console.contains("ssid=Orchard") { "Orchard" } else { "Garden" };
+        let complete = cut >= 33;
+        if complete != (joined == "Orchard") {
+            return Err(format!("store cut after {cut} words joined {joined}"));
+        }
+    }
+    flash_is_clean(&dir, &[&garden, &orchard])
+}
+
+fn failed_connects(elf: &Path) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare("failed-connects")?;
+    // The access point now wants another key (its passphrase was changed).
+    let changed = garden.scripted(Some([0x5A; 32]));
+    let mut rtc = rtc_bytes(&stored(&garden)?);
+    for expected_seconds in [30, 60, 120] {
+        let out = boot(elf, &dir, 5, Some(rtc.clone()), vec![changed.clone()])?;
+        expect(&out, EXIT_DEEP_SLEEP, &[
+            "W connection failed, reason 15",
+            &format!("I backing off: deep sleep {expected_seconds} s, record kept"),
+        ])?;
+        if out.console.contains("setup mode") {
+            return Err("a failed connection opened setup mode".to_owned());
+        }
+        rtc = saved_rtc(&out)?;
+        rtc_record::load(&rtc_words(&rtc)).map_err(|e| format!("record lost after a failure: {e}"))?;
+    }
+    // The access point vanishes: no AP found, still backing off.
+    let out = boot(elf, &dir, 5, Some(rtc), vec![])?;
+    expect(&out, EXIT_DEEP_SLEEP, &["W connection failed, reason 201", "I backing off: deep sleep 300 s"])?;
+    flash_is_clean(&dir, &[&garden])
+}
+
+/// Plants an older firmware's station config in the SDK parameter area of `flash.bin`.
+fn plant_old_config(dir: &Path, ssid: &str, password: &str) -> Result<(), String> {
+    let path = dir.join("flash.bin");
+    let mut flash = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let base = FlashSize::FourMiB.layout().system_parameter.offset as usize;
+    let mut config = [0u8; 116];
+    config[..ssid.len()].copy_from_slice(ssid.as_bytes());
+    config[32..32 + password.len()].copy_from_slice(password.as_bytes());
+    flash[base..base + 116].copy_from_slice(&config);
+    // A second copy in the other data sector, as the SDK's alternating sectors may hold.
+    flash[base + 0x1000..base + 0x1000 + 116].copy_from_slice(&config);
+    std::fs::write(&path, flash).map_err(|e| e.to_string())
+}
+
+fn scrub(elf: &Path) -> Result<(), String> {
+    let old = Network::new("OldNet", "old-secret-passphrase", 3, 1)?;
+    let dir = prepare("scrub")?;
+    plant_old_config(&dir, old.ssid, old.passphrase)?;
+    let out = boot(elf, &dir, 0, None, vec![])?;
+    expect(&out, EXIT_RESTART, &["I boot: record", "emu: flash erase sector 0x3fd: ok", "emu: flash erase sector 0x3ff: ok"])?;
+    let out = boot(elf, &dir, 4, Some(saved_rtc(&out)?), vec![])?;
+    expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Absent, flash Scrubbed", "I setup mode"])?;
+    flash_is_clean(&dir, &[&old])?;
+    let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
+    if flash.windows(6).any(|w| w == b"OldNet") {
+        return Err("the old SSID is still in flash".to_owned());
+    }
+    Ok(())
+}
+
+fn scrub_fails(elf: &Path) -> Result<(), String> {
+    let old = Network::new("OldNet", "old-secret-passphrase", 3, 1)?;
+    let dir = prepare("scrub-fails")?;
+    plant_old_config(&dir, old.ssid, old.passphrase)?;
+    let mut reason = 0;
+    let mut rtc = None;
+    for boot_number in 1..=ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2 {
+        let scenario = Scenario {
+            reset_reason: reason,
+            work_dir: Some(dir.clone()),
+            rtc: rtc.clone(),
+            erase_fails: true,
+            ..Scenario::default()
+        };
+        let out = qemu::boot(elf, &scenario, Echo::Quiet)?;
+        match out.status {
+            EXIT_RESTART => {
+                reason = 4;
+                rtc = out.rtc.clone();
+            }
+            EXIT_DEEP_SLEEP => {
+                expect(&out, EXIT_DEEP_SLEEP, &["I boot: record", "I setup mode"])?;
+                if !out.console.contains("GaveUp") {
+                    return Err(format!("ended without giving up the scrub:\n{}", out.console));
+                }
+                return Ok(());
+            }
+            other => return Err(format!("boot {boot_number}: exit {other}:\n{}", out.console)),
+        }
+    }
+    Err(format!("still restarting after {} boots", ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2))
+}
+
+/// Keeps `USER_WORDS` referenced: the RTC images above are exactly the user area.
+const _: () = assert!(USER_WORDS * 4 == 512);
