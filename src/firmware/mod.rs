@@ -8,6 +8,7 @@ mod libc;
 mod lifecycle;
 mod rt;
 mod rtc;
+mod wrap;
 
 use crate::build_config;
 use crate::flash_layout::Layout;

@@ -237,3 +237,29 @@ pub fn undefined_symbols(object_file: &Path) -> Result<Vec<String>, String> {
         .filter(|n| !n.is_empty())
         .collect())
 }
+
+/// Relocations in a linked ELF (kept by `--emit-relocs`) whose target symbol is one of
+/// `names`: each as `section+offset -> symbol`. Also fails if the ELF has no relocations at
+/// all, since then the check could not see anything.
+pub fn relocations_to(elf: &Path, names: &[&str]) -> Result<Vec<String>, String> {
+    use object::{ObjectSymbol, RelocationTarget};
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let mut total = 0;
+    let mut found = Vec::new();
+    for section in file.sections() {
+        for (offset, relocation) in section.relocations() {
+            total += 1;
+            let RelocationTarget::Symbol(index) = relocation.target() else { continue };
+            let Ok(symbol) = file.symbol_by_index(index) else { continue };
+            let name = symbol.name().unwrap_or_default();
+            if names.contains(&name) {
+                found.push(format!("{}+{offset:#x} -> {name}", section.name().unwrap_or("?")));
+            }
+        }
+    }
+    if total == 0 {
+        return Err(format!("{} has no relocations: was it linked with --emit-relocs?", elf.display()));
+    }
+    Ok(found)
+}

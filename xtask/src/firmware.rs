@@ -36,6 +36,29 @@ const SDK_LIBRARIES: [&str; 10] =
 /// into a flash-resident memcpy.
 const ROM_PROVIDED: [&str; 5] = ["memcpy", "memmove", "memset", "memcmp", "strlen"];
 
+/// The SDK's persistent (flash-writing) setters. The link redirects every reference to them
+/// to `__wrap_NAME` in `src/firmware/wrap.rs` (which lists the same names).
+pub const WRAPPED: [&str; 7] = [
+    "wifi_station_set_config",
+    "wifi_set_opmode",
+    "wifi_softap_set_config",
+    "wifi_station_set_auto_connect",
+    "system_restore",
+    "wifi_set_phy_mode",
+    "wifi_station_ap_number_set",
+];
+
+/// Test-only changes to a link (see `test.rs`).
+#[derive(Clone, Debug, Default)]
+pub struct LinkExtras {
+    /// More objects to link (kept with `-u` on their entry symbol).
+    pub objects: Vec<(PathBuf, String)>,
+    /// Leave out `--wrap` (to prove the check catches an unwrapped reference).
+    pub no_wrap: bool,
+    /// Output folder name suffix, so such links never overwrite real outputs.
+    pub tag: String,
+}
+
 /// What to build.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -142,8 +165,21 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutput, String> {
 /// Builds one variant in one mode. Outputs of the default variant go straight into
 /// `target/ramkey/`; other variants into `target/ramkey/<variant>/`.
 pub fn build_with(options: &BuildOptions, mode: &LinkMode, fix: LiteralFix) -> Result<BuildOutput, String> {
+    build_with_extras(options, mode, fix, &LinkExtras::default())
+}
+
+/// [`build_with`] with test-only link changes.
+pub fn build_with_extras(
+    options: &BuildOptions,
+    mode: &LinkMode,
+    fix: LiteralFix,
+    extras: &LinkExtras,
+) -> Result<BuildOutput, String> {
     let root = util::root();
-    let out_dir = output_dir(options, fix);
+    let mut out_dir = output_dir(options, fix);
+    if !extras.tag.is_empty() {
+        out_dir = out_dir.join(&extras.tag);
+    }
     let obj_dir = out_dir.join(match mode {
         LinkMode::Emulated => "obj-emu",
         LinkMode::Sdk(_) => "obj-sdk",
@@ -204,7 +240,17 @@ pub fn build_with(options: &BuildOptions, mode: &LinkMode, fix: LiteralFix) -> R
     };
     let memory_script = root.join("ld").join(format!("memory-{}.ld", options.flash_size.name()));
     let mut link = Command::new("xtensa-lx106-elf-gcc");
-    link.args(["-nostdlib", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments", "-Wl,--no-warn-execstack"])
+    for (object, entry) in &extras.objects {
+        objects.push(object.clone());
+        link.arg(format!("-Wl,-u,{entry}"));
+    }
+    if !extras.no_wrap {
+        for name in WRAPPED {
+            link.arg(format!("-Wl,--wrap={name}"));
+        }
+    }
+    // Relocations stay in the ELF so tests can see what calls what (the images ignore them).
+    link.args(["-nostdlib", "-Wl,--gc-sections", "-Wl,--emit-relocs", "-Wl,--no-warn-rwx-segments", "-Wl,--no-warn-execstack"])
         .arg(format!("-Wl,-Map={}", map.display()))
         .arg("-T")
         .arg(&memory_script);

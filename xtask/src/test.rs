@@ -69,6 +69,7 @@ pub fn run_all() -> Result<(), String> {
         Ok(out) => {
             report.check("emulated build links", Ok(()));
             report.check("emulated ELF: every l32r literal is 4-byte aligned", literals_aligned(&out.elf));
+            report.check("emulated ELF: no reference to a persistent setter", no_persistent_references(&out.elf));
             report.check("emulated ELF: v1 images pass esptool image-info", images_valid(&out.elf, &esptool, default.flash_size));
             report.check("QEMU: power-on boot prints the boot lines", boot_lines(&out, 0, "power-on"));
             report.check("QEMU: deep-sleep wake is reported as such", boot_lines(&out, 5, "deep-sleep wake"));
@@ -85,6 +86,7 @@ pub fn run_all() -> Result<(), String> {
         report.check(&format!("QEMU: {} build registers its partition table", size.name()), flash_size_boot(size));
     }
     report.check("literal-pool bug still present without the fix (canary)", literal_fix_still_needed());
+    report.check("--wrap: a call to a persistent setter is redirected, and caught without it", wrap_probe());
 
     match LinkMode::from_env() {
         Ok(LinkMode::Sdk(sdk)) => {
@@ -255,6 +257,7 @@ fn literal_fix_still_needed() -> Result<(), String> {
 fn sdk_build(sdk: &std::path::Path, esptool: &std::path::Path, options: &BuildOptions) -> Result<(), String> {
     let out = firmware::build_with(options, &LinkMode::Sdk(sdk.to_path_buf()), LiteralFix::Apply)?;
     literals_aligned(&out.elf)?;
+    no_persistent_references(&out.elf)?;
     let (image0, _) = out.images.as_ref().ok_or("no images written")?;
     let info = crate::image::esptool_image_info(esptool, image0)?;
     crate::image::check_image_info(&info)
@@ -265,4 +268,50 @@ fn sdk_production_console(sdk: &std::path::Path) -> Result<(), String> {
     let out = firmware::build_with(&options, &LinkMode::Sdk(sdk.to_path_buf()), LiteralFix::Apply)?;
     crate::production::no_console_calls(&out)?;
     checks::size_report(&out).map(|_| ())
+}
+
+/// No relocation in the image targets an unwrapped persistent setter.
+fn no_persistent_references(elf: &std::path::Path) -> Result<(), String> {
+    let found = checks::relocations_to(elf, &firmware::WRAPPED)?;
+    if found.is_empty() { Ok(()) } else { Err(format!("references to persistent setters:\n{}", found.join("\n"))) }
+}
+
+/// Links a probe object that calls `wifi_station_set_config` into the emulated image twice:
+/// with `--wrap` the reference must land on `__wrap_wifi_station_set_config`; without it the
+/// relocation check must report it (so the check can fail).
+fn wrap_probe() -> Result<(), String> {
+    let dir = util::out_dir().join("wrap-probe");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let source = dir.join("probe.S");
+    std::fs::write(
+        &source,
+        "    .section .text.ramkey_wrap_probe, \"ax\", @progbits\n\
+             .literal_position\n\
+             .literal .Ltarget, wifi_station_set_config\n\
+             .global ramkey_wrap_probe\n\
+             .align 4\n\
+         ramkey_wrap_probe:\n\
+             l32r a2, .Ltarget\n\
+             callx0 a2\n\
+             ret\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let object = dir.join("probe.o");
+    util::run(Command::new("xtensa-lx106-elf-gcc").args(["-c", "-mtext-section-literals", "-o"]).arg(&object).arg(&source))?;
+    let options = BuildOptions::default();
+    let probe = vec![(object, "ramkey_wrap_probe".to_owned())];
+    let wrapped = firmware::LinkExtras { objects: probe.clone(), no_wrap: false, tag: "wrap-probe".to_owned() };
+    let out = firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &wrapped)?;
+    no_persistent_references(&out.elf)?;
+    if checks::relocations_to(&out.elf, &["__wrap_wifi_station_set_config"])?.is_empty() {
+        return Err("the probe's call did not reach __wrap_wifi_station_set_config".to_owned());
+    }
+    let unwrapped = firmware::LinkExtras { objects: probe, no_wrap: true, tag: "no-wrap-probe".to_owned() };
+    let out = firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &unwrapped)?;
+    let found = checks::relocations_to(&out.elf, &firmware::WRAPPED)?;
+    if found.is_empty() {
+        return Err("without --wrap the check saw no reference to wifi_station_set_config".to_owned());
+    }
+    println!("        with --wrap: redirected; without: caught {}", found.join(", "));
+    Ok(())
 }
