@@ -16,9 +16,7 @@ fn main() {
     for entry in fs::read_dir("ld").into_iter().flatten().flatten() {
         println!("cargo::rerun-if-changed={}", entry.path().display());
     }
-    for asm in ["src/firmware/atomics.S"] {
-        println!("cargo::rerun-if-changed={asm}");
-    }
+    println!("cargo::rerun-if-changed=src/firmware/atomics.S");
 
     let size = env::var("RAMKEY_FLASH_SIZE").unwrap_or_else(|_| "4MB".to_owned());
     let variant = match size.as_str() {

@@ -106,11 +106,26 @@ impl FlashSize {
         };
         Layout {
             size: self,
-            irom: Region { offset: IROM_OFFSET, size: irom_end - IROM_OFFSET },
-            device_identity: Region { offset: device_identity, size: SECTOR_SIZE },
-            rf_cal: Region { offset: rf_cal, size: SECTOR_SIZE },
-            phy_data: Region { offset: phy_data, size: SECTOR_SIZE },
-            system_parameter: Region { offset: system_parameter, size: 3 * SECTOR_SIZE },
+            irom: Region {
+                offset: IROM_OFFSET,
+                size: irom_end - IROM_OFFSET,
+            },
+            device_identity: Region {
+                offset: device_identity,
+                size: SECTOR_SIZE,
+            },
+            rf_cal: Region {
+                offset: rf_cal,
+                size: SECTOR_SIZE,
+            },
+            phy_data: Region {
+                offset: phy_data,
+                size: SECTOR_SIZE,
+            },
+            system_parameter: Region {
+                offset: system_parameter,
+                size: 3 * SECTOR_SIZE,
+            },
         }
     }
 }
@@ -188,7 +203,10 @@ mod tests {
         assert_eq!(l.phy_data.offset, 0x3F_C000);
         assert_eq!(l.system_parameter.offset, 0x3F_D000);
         assert_eq!(l.system_parameter.end(), 0x40_0000);
-        assert_eq!(l.irom.size, 0xF_0000, "irom is capped by the 1 MiB cache window");
+        assert_eq!(
+            l.irom.size, 0xF_0000,
+            "irom is capped by the 1 MiB cache window"
+        );
         assert_eq!(FlashSize::FourMiB.sdk_size_map(), 4);
     }
 
@@ -205,13 +223,24 @@ mod tests {
         for size in FlashSize::ALL {
             let regions = size.layout().regions();
             for (i, (name_a, a)) in regions.iter().enumerate() {
-                assert!(a.end() <= size.bytes(), "{name_a} leaves a {} chip", size.name());
+                assert!(
+                    a.end() <= size.bytes(),
+                    "{name_a} leaves a {} chip",
+                    size.name()
+                );
                 assert_eq!(a.offset % SECTOR_SIZE, 0, "{name_a} is not sector aligned");
                 for (name_b, b) in &regions[i + 1..] {
-                    assert!(!a.overlaps(*b), "{name_a} overlaps {name_b} on {}", size.name());
+                    assert!(
+                        !a.overlaps(*b),
+                        "{name_a} overlaps {name_b} on {}",
+                        size.name()
+                    );
                 }
             }
-            assert!(!matches!(size.sdk_size_map(), 0 | 1 | 7), "SDK 3.x rejects this map");
+            assert!(
+                !matches!(size.sdk_size_map(), 0 | 1 | 7),
+                "SDK 3.x rejects this map"
+            );
         }
     }
 

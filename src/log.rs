@@ -42,7 +42,11 @@ pub const LINE_CAPACITY: usize = 160;
 impl LineBuffer {
     /// An empty line.
     pub const fn new() -> Self {
-        LineBuffer { bytes: [0; LINE_CAPACITY], len: 0, truncated: false }
+        LineBuffer {
+            bytes: [0; LINE_CAPACITY],
+            len: 0,
+            truncated: false,
+        }
     }
 
     /// The text written so far, with a `~` in place of the last byte when it was cut.

@@ -29,18 +29,34 @@ pub struct MuxPin {
 }
 
 /// GPIO1, UART0 TX after reset.
-pub const UART0_TX: MuxPin = MuxPin { gpio: 1, register: IO_MUX_BASE + 0x18, gpio_function: 3 };
+pub const UART0_TX: MuxPin = MuxPin {
+    gpio: 1,
+    register: IO_MUX_BASE + 0x18,
+    gpio_function: 3,
+};
 /// GPIO3, UART0 RX after reset.
-pub const UART0_RX: MuxPin = MuxPin { gpio: 3, register: IO_MUX_BASE + 0x14, gpio_function: 3 };
+pub const UART0_RX: MuxPin = MuxPin {
+    gpio: 3,
+    register: IO_MUX_BASE + 0x14,
+    gpio_function: 3,
+};
 /// GPIO2, which the SDK uses as UART1 TX.
-pub const UART1_TX: MuxPin = MuxPin { gpio: 2, register: IO_MUX_BASE + 0x38, gpio_function: 0 };
+pub const UART1_TX: MuxPin = MuxPin {
+    gpio: 2,
+    register: IO_MUX_BASE + 0x38,
+    gpio_function: 0,
+};
 
 /// Whether the application drives GPIO2 itself (then production leaves it alone).
 pub const APPLICATION_USES_GPIO2: bool = false;
 
 /// The pins a production image takes away from the UARTs.
 pub const fn production_pins() -> &'static [MuxPin] {
-    if APPLICATION_USES_GPIO2 { &[UART0_TX, UART0_RX] } else { &[UART0_TX, UART0_RX, UART1_TX] }
+    if APPLICATION_USES_GPIO2 {
+        &[UART0_TX, UART0_RX]
+    } else {
+        &[UART0_TX, UART0_RX, UART1_TX]
+    }
 }
 
 /// Encodes a function number into the register's split field (bit 2 of the number goes to

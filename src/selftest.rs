@@ -30,7 +30,11 @@ pub fn report(out: &mut impl Write) -> fmt::Result {
     }
     let signed = core::hint::black_box(-9_223_372_036_854_775_807i64) / 3;
     sum.add(signed as u64);
-    writeln!(out, "selftest: i64 {signed} {:+} {:>8}|{:<6}|{:#010x}", -42, 7, "ab", 0xBEEFu32)?;
+    writeln!(
+        out,
+        "selftest: i64 {signed} {:+} {:>8}|{:<6}|{:#010x}",
+        -42, 7, "ab", 0xBEEFu32
+    )?;
 
     // Slices: sort, search, windows, rev.
     let mut values = [29u32, 3, 17, 3, 101, 0, 64, 8];
@@ -39,7 +43,10 @@ pub fn report(out: &mut impl Write) -> fmt::Result {
     let max_step = values.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     let reversed_sum: u32 = values.iter().rev().step_by(2).sum();
     sum.add(u64::from(max_step) + u64::from(reversed_sum));
-    writeln!(out, "selftest: sorted {values:?} found {found:?} step {max_step} rev {reversed_sum}")?;
+    writeln!(
+        out,
+        "selftest: sorted {values:?} found {found:?} step {max_step} rev {reversed_sum}"
+    )?;
 
     // A dense match: LLVM turns it into a jump table, whose literals the fix must place.
     let mut text = [0u8; 16];
@@ -105,8 +112,14 @@ mod tests {
     fn report_has_the_known_values() {
         let mut s = String::new();
         report(&mut s).unwrap();
-        assert!(s.contains("selftest: 1000000000000 / 7 = 142857142857 rem 1\n"), "{s}");
-        assert!(s.contains("selftest: 18446744073709551615 / 4294967291 = 4294967301 rem 24\n"), "{s}");
+        assert!(
+            s.contains("selftest: 1000000000000 / 7 = 142857142857 rem 1\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("selftest: 18446744073709551615 / 4294967291 = 4294967301 rem 24\n"),
+            "{s}"
+        );
         assert!(s.contains("selftest: table ramkey-lx106-ok!\n"), "{s}");
         assert!(s.contains("found Some(6)"), "{s}");
         assert!(s.contains("-0042") || s.contains("-42"), "{s}");

@@ -118,4 +118,3 @@ emulate! {
         true
     }
 }
-

@@ -14,8 +14,6 @@
 //! | 4 | number of scripted networks (0..=4) |
 //! | 5.. | networks, [`NETWORK_WORDS`] words each (see [`Network`]) |
 
-
-
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;
 const MAGIC: u32 = 0x4D45_4B52;
@@ -75,8 +73,11 @@ pub struct Settings {
 
 impl Settings {
     /// No mailbox: a power-on with no networks around.
-    pub const DEFAULT: Settings =
-        Settings { reset_reason: 0, erase_fails: false, networks: [None; MAX_NETWORKS] };
+    pub const DEFAULT: Settings = Settings {
+        reset_reason: 0,
+        erase_fails: false,
+        networks: [None; MAX_NETWORKS],
+    };
 
     /// Reads the mailbox.
     pub fn read() -> Settings {
@@ -88,8 +89,11 @@ impl Settings {
         if word(0) != MAGIC || word(1) != VERSION {
             return Settings::DEFAULT;
         }
-        let mut settings =
-            Settings { reset_reason: word(2), erase_fails: word(3) & 1 != 0, networks: [None; MAX_NETWORKS] };
+        let mut settings = Settings {
+            reset_reason: word(2),
+            erase_fails: word(3) & 1 != 0,
+            networks: [None; MAX_NETWORKS],
+        };
         let count = (word(4) as usize).min(MAX_NETWORKS);
         for (n, slot) in settings.networks.iter_mut().enumerate().take(count) {
             let mut bytes = [0u8; NETWORK_WORDS * 4];
@@ -100,7 +104,11 @@ impl Settings {
                 ssid: [0; 32],
                 ssid_len: bytes[0].min(32),
                 channel: bytes[1],
-                answer: if bytes[2] & 1 != 0 { Answer::Silent } else { Answer::CheckKey },
+                answer: if bytes[2] & 1 != 0 {
+                    Answer::Silent
+                } else {
+                    Answer::CheckKey
+                },
                 open: bytes[2] & 2 != 0,
                 psk: [0; 32],
                 bssid: [0; 6],
@@ -115,4 +123,3 @@ impl Settings {
         settings
     }
 }
-

@@ -28,8 +28,13 @@ struct TaskSlot {
 }
 
 impl TaskSlot {
-    const EMPTY: TaskSlot =
-        TaskSlot { func: None, capacity: 0, events: [(0, 0); MAX_QUEUE], head: 0, count: 0 };
+    const EMPTY: TaskSlot = TaskSlot {
+        func: None,
+        capacity: 0,
+        events: [(0, 0); MAX_QUEUE],
+        head: 0,
+        count: 0,
+    };
 }
 
 /// The scheduler's whole state.
@@ -80,7 +85,10 @@ pub enum Next {
     /// A posted event for a task.
     Task(TaskFn, ETSEvent),
     /// An expired timer: its callback and argument.
-    Timer(unsafe extern "C" fn(*mut core::ffi::c_void), *mut core::ffi::c_void),
+    Timer(
+        unsafe extern "C" fn(*mut core::ffi::c_void),
+        *mut core::ffi::c_void,
+    ),
     /// Nothing is pending.
     Idle,
 }
@@ -93,17 +101,25 @@ impl Scheduler {
 
     /// Registers a task at a priority, like `system_os_task`.
     pub fn register_task(&mut self, func: Option<TaskFn>, priority: u8, queue_len: u8) -> bool {
-        let Some(slot) = self.tasks.get_mut(usize::from(priority)) else { return false };
+        let Some(slot) = self.tasks.get_mut(usize::from(priority)) else {
+            return false;
+        };
         if func.is_none() || queue_len == 0 || slot.func.is_some() {
             return false;
         }
-        *slot = TaskSlot { func, capacity: usize::from(queue_len).min(MAX_QUEUE), ..TaskSlot::EMPTY };
+        *slot = TaskSlot {
+            func,
+            capacity: usize::from(queue_len).min(MAX_QUEUE),
+            ..TaskSlot::EMPTY
+        };
         true
     }
 
     /// Queues an event, like `system_os_post`.
     pub fn post(&mut self, priority: u8, signal: u32, parameter: u32) -> bool {
-        let Some(slot) = self.tasks.get_mut(usize::from(priority)) else { return false };
+        let Some(slot) = self.tasks.get_mut(usize::from(priority)) else {
+            return false;
+        };
         if slot.func.is_none() || slot.count >= slot.capacity {
             return false;
         }
@@ -149,8 +165,12 @@ impl Scheduler {
         let earliest = (0..MAX_TIMERS)
             .filter(|&i| self.timers[i].is_some())
             .min_by_key(|&i| (self.expiry[i], i));
-        let Some(index) = earliest else { return Next::Idle };
-        let Some(timer) = self.timers[index] else { return Next::Idle };
+        let Some(index) = earliest else {
+            return Next::Idle;
+        };
+        let Some(timer) = self.timers[index] else {
+            return Next::Idle;
+        };
         self.now_us = self.now_us.max(self.expiry[index]);
         if self.period[index] > 0 {
             self.expiry[index] += self.period[index];

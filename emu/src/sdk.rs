@@ -6,10 +6,10 @@ use core::ffi::{c_char, c_void};
 
 use wifi_sys::{ETSEvent, ETSTimer, partition_item_t, rst_info};
 
+use crate::emulate;
 use crate::harness::Settings;
 use crate::scheduler::{Global, Next, SCHEDULER};
 use crate::semihosting::{self, say};
-use crate::emulate;
 
 /// QEMU exit status: the device went idle (nothing pending).
 pub const EXIT_IDLE: u32 = 0;
@@ -42,7 +42,15 @@ struct System {
 
 static SYSTEM: Global<System> = Global::new(System {
     settings: Settings::DEFAULT,
-    reset: rst_info { reason: 0, exccause: 0, epc1: 0, epc2: 0, epc3: 0, excvaddr: 0, depc: 0 },
+    reset: rst_info {
+        reason: 0,
+        exccause: 0,
+        epc1: 0,
+        epc2: 0,
+        epc3: 0,
+        excvaddr: 0,
+        depc: 0,
+    },
     os_print: 1,
     flash_size_map: None,
 });

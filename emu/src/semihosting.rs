@@ -56,7 +56,14 @@ pub fn seek(fd: u32, offset: u32) -> bool {
 /// Reads up to `buffer.len()` bytes; the count read, or `None` on error.
 pub fn read(fd: u32, buffer: &mut [u8]) -> Option<usize> {
     // SAFETY: the pointer and length describe a live, writable slice QEMU fills.
-    let n = unsafe { ramkey_emu_simcall(SYS_READ, fd, buffer.as_mut_ptr() as u32, buffer.len() as u32) };
+    let n = unsafe {
+        ramkey_emu_simcall(
+            SYS_READ,
+            fd,
+            buffer.as_mut_ptr() as u32,
+            buffer.len() as u32,
+        )
+    };
     usize::try_from(n).ok()
 }
 
@@ -74,7 +81,10 @@ pub fn exit(code: u32) -> ! {
         ramkey_emu_simcall(SYS_EXIT, code, 0, 0);
     }
     // QEMU does not return from exit; if it ever did, stop here.
-    #[allow(clippy::empty_loop, reason = "nothing left to run once the emulator has exited")]
+    #[allow(
+        clippy::empty_loop,
+        reason = "nothing left to run once the emulator has exited"
+    )]
     loop {}
 }
 

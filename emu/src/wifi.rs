@@ -99,13 +99,21 @@ mod heapless_ssid {
     }
     impl Text {
         pub fn from(ssid: &[u8]) -> Text {
-            let mut text = Text { bytes: [0; 128], len: 0 };
+            let mut text = Text {
+                bytes: [0; 128],
+                len: 0,
+            };
             for &b in ssid {
                 if (0x20..0x7F).contains(&b) && b != b'\\' {
                     text.push(b);
                 } else {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
-                    for c in [b'\\', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]] {
+                    for c in [
+                        b'\\',
+                        b'x',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 15)],
+                    ] {
                         text.push(c);
                     }
                 }
@@ -164,14 +172,19 @@ fn event(kind: u32, network: &Network, reason: u8) -> [u8; EVENT_BYTES] {
             e[4..4 + network.ssid().len()].copy_from_slice(network.ssid());
             e[36] = network.ssid_len;
             e[37..43].copy_from_slice(&network.bssid);
-            e[43] = if kind == EVENT_CONNECTED { network.channel } else { reason };
+            e[43] = if kind == EVENT_CONNECTED {
+                network.channel
+            } else {
+                reason
+            };
         }
     }
     e
 }
 
 unsafe extern "C" fn deliver(_arg: *mut c_void) {
-    let (step, handler, network, config) = STATION.with(|s| (s.next, s.handler, s.network, s.config));
+    let (step, handler, network, config) =
+        STATION.with(|s| (s.next, s.handler, s.network, s.config));
     let fallback = Network {
         ssid: [0; 32],
         ssid_len: 0,
@@ -191,8 +204,16 @@ unsafe extern "C" fn deliver(_arg: *mut c_void) {
     let (bytes, next, status) = match step {
         Step::None => return,
         Step::Connected => {
-            say!("wifi event: connected to {} on channel {}", printable(target.ssid()), target.channel);
-            (event(EVENT_CONNECTED, &target, 0), Step::GotIp, STATION_CONNECTING)
+            say!(
+                "wifi event: connected to {} on channel {}",
+                printable(target.ssid()),
+                target.channel
+            );
+            (
+                event(EVENT_CONNECTED, &target, 0),
+                Step::GotIp,
+                STATION_CONNECTING,
+            )
         }
         Step::GotIp => {
             let ip = target.ip;
@@ -200,9 +221,20 @@ unsafe extern "C" fn deliver(_arg: *mut c_void) {
             (event(EVENT_GOT_IP, &target, 0), Step::None, STATION_GOT_IP)
         }
         Step::Disconnected(reason) => {
-            say!("wifi event: disconnected from {}, reason {reason}", printable(target.ssid()));
-            let status = if reason == REASON_NO_AP_FOUND { STATION_NO_AP_FOUND } else { STATION_WRONG_PASSWORD };
-            (event(EVENT_DISCONNECTED, &target, reason), Step::None, status)
+            say!(
+                "wifi event: disconnected from {}, reason {reason}",
+                printable(target.ssid())
+            );
+            let status = if reason == REASON_NO_AP_FOUND {
+                STATION_NO_AP_FOUND
+            } else {
+                STATION_WRONG_PASSWORD
+            };
+            (
+                event(EVENT_DISCONNECTED, &target, reason),
+                Step::None,
+                status,
+            )
         }
     };
     STATION.with(|s| s.status = status);
@@ -345,7 +377,9 @@ pub extern "C" fn wifi_station_set_config(config: *mut station_config) -> bool {
     }
     let mut bytes = [0u8; CONFIG_BYTES];
     // SAFETY: a caller passes a valid station_config.
-    unsafe { core::ptr::copy_nonoverlapping(config as *const u8, bytes.as_mut_ptr(), CONFIG_BYTES) };
+    unsafe {
+        core::ptr::copy_nonoverlapping(config as *const u8, bytes.as_mut_ptr(), CONFIG_BYTES)
+    };
     persistent("wifi_station_set_config", Some(&bytes));
     STATION.with(|s| s.config = bytes);
     true

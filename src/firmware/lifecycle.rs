@@ -11,8 +11,12 @@ use core::ffi::c_void;
 use zeroize::Zeroize;
 
 use super::rtc::SdkRtc;
-use crate::boot::{self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason};
-use crate::rtc_record::{self, Credentials, IpConfig, LoadError, NetworkKey, ReconnectCache, RtcMemory};
+use crate::boot::{
+    self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason,
+};
+use crate::rtc_record::{
+    self, Credentials, IpConfig, LoadError, NetworkKey, ReconnectCache, RtcMemory,
+};
 
 /// Where the boot state lives: the first two of the words `rtc_record` leaves free.
 const BOOT_STATE_WORD: usize = rtc_record::FREE_WORDS.start;
@@ -54,7 +58,13 @@ struct Attempt {
 }
 
 static ATTEMPT: Global<Attempt> = Global::new(Attempt {
-    state: BootState { failures: 0, scrub_attempts: 0, setup_requested: false, scrub_restart: false, connecting: false },
+    state: BootState {
+        failures: 0,
+        scrub_attempts: 0,
+        setup_requested: false,
+        scrub_restart: false,
+        connecting: false,
+    },
     cache: None,
     done: false,
 });
@@ -93,7 +103,11 @@ fn stored_flash_config() -> FlashState {
     let mut config = super::zeroed_station_config();
     // SAFETY: `config` is a valid, writable station_config.
     let ok = unsafe { wifi_sys::wifi_station_get_config_default(&mut config) };
-    let state = if ok { FlashState::classify(&config.ssid, &config.password) } else { FlashState::Unknown };
+    let state = if ok {
+        FlashState::classify(&config.ssid, &config.password)
+    } else {
+        FlashState::Unknown
+    };
     config.password.zeroize();
     config.ssid.zeroize();
     state
@@ -101,6 +115,14 @@ fn stored_flash_config() -> FlashState {
 
 /// Runs the boot decision and carries out its plan. Called once, from `user_init`.
 pub fn start(reason: u32) {
+    let (plan, record, loaded) = gather_and_decide(reason);
+    execute(plan, record, loaded);
+}
+
+/// Reads every input of the boot decision and decides (no side effects).
+pub fn gather_and_decide(
+    reason: u32,
+) -> (boot::BootPlan, RecordState, Result<Credentials, LoadError>) {
     let reset_reason = ResetReason::from_raw(reason);
     let state = read_state();
     let loaded = rtc_record::load(&SdkRtc);
@@ -109,9 +131,23 @@ pub fn start(reason: u32) {
         Err(LoadError::Empty) => RecordState::Absent,
         Err(_) => RecordState::Corrupt,
     };
-    let inputs = BootInputs { reset_reason, record, flash: stored_flash_config(), setup_button: false, state };
-    let plan = boot::decide(&inputs);
-    info!("boot: record {:?}, flash {:?} -> {}", record, plan.flash_check, plan.mode.name());
+    let inputs = BootInputs {
+        reset_reason,
+        record,
+        flash: stored_flash_config(),
+        setup_button: false,
+        state,
+    };
+    (boot::decide(&inputs), record, loaded)
+}
+
+fn execute(plan: boot::BootPlan, record: RecordState, loaded: Result<Credentials, LoadError>) {
+    info!(
+        "boot: record {:?}, flash {:?} -> {}",
+        record,
+        plan.flash_check,
+        plan.mode.name()
+    );
 
     if plan.wipe_record {
         if let Err(e) = rtc_record::wipe(&mut SdkRtc) {
@@ -250,7 +286,12 @@ unsafe extern "C" fn on_wifi_event(event: *mut wifi_sys::System_Event_t) {
         EVENT_STAMODE_CONNECTED => {
             // SAFETY: `connected` is the member for this event id.
             let connected = unsafe { event.event_info.connected };
-            ATTEMPT.with(|a| a.cache = Some(ReconnectCache { bssid: connected.bssid, channel: connected.channel }));
+            ATTEMPT.with(|a| {
+                a.cache = Some(ReconnectCache {
+                    bssid: connected.bssid,
+                    channel: connected.channel,
+                })
+            });
             info!("associated on channel {}", connected.channel);
         }
         EVENT_STAMODE_GOT_IP => {
@@ -299,7 +340,10 @@ fn finish(success: bool) {
             run_application();
         }
         AfterConnect::BackoffSleep { micros } => {
-            info!("backing off: deep sleep {} s, record kept", micros / 1_000_000);
+            info!(
+                "backing off: deep sleep {} s, record kept",
+                micros / 1_000_000
+            );
             deep_sleep(micros);
         }
     }

@@ -4,6 +4,8 @@
 //! It calls the SDK through `wifi-sys` and never declares SDK functions of its own, so the
 //! persistent (flash-writing) setters that `wifi-sys` leaves out cannot be called from Rust.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod libc;
 mod lifecycle;
 mod rt;
@@ -31,15 +33,25 @@ static BUILD_INFO: [u8; build_config::BUILD_INFO.len()] = {
 const LAYOUT: Layout = build_config::FLASH_SIZE.layout();
 
 const fn partition(kind: u32, region: crate::flash_layout::Region) -> wifi_sys::partition_item_t {
-    wifi_sys::partition_item_t { type_: kind, addr: region.offset, size: region.size }
+    wifi_sys::partition_item_t {
+        type_: kind,
+        addr: region.offset,
+        size: region.size,
+    }
 }
 
 /// The partition table SDK 3.x requires; the SDK keeps the pointer, so it is static.
 static PARTITIONS: [wifi_sys::partition_item_t; 4] = [
     partition(wifi_sys::SYSTEM_PARTITION_RF_CAL, LAYOUT.rf_cal),
     partition(wifi_sys::SYSTEM_PARTITION_PHY_DATA, LAYOUT.phy_data),
-    partition(wifi_sys::SYSTEM_PARTITION_SYSTEM_PARAMETER, LAYOUT.system_parameter),
-    partition(wifi_sys::SYSTEM_PARTITION_CUSTOMER_BEGIN, LAYOUT.device_identity),
+    partition(
+        wifi_sys::SYSTEM_PARTITION_SYSTEM_PARAMETER,
+        LAYOUT.system_parameter,
+    ),
+    partition(
+        wifi_sys::SYSTEM_PARTITION_CUSTOMER_BEGIN,
+        LAYOUT.device_identity,
+    ),
 ];
 
 /// Writes bytes to the console (UART0 on hardware, semihosting under the emulator).
@@ -71,7 +83,10 @@ pub extern "C" fn user_pre_init() {
         )
     };
     if !accepted {
-        error!("partition table for {} rejected by the SDK", build_config::FLASH_SIZE.name());
+        error!(
+            "partition table for {} rejected by the SDK",
+            build_config::FLASH_SIZE.name()
+        );
     }
 }
 
@@ -92,7 +107,10 @@ fn release_console_pins() {
     }
     // SAFETY: write-1-to-clear output-enable register; same access rules as above.
     unsafe {
-        core::ptr::write_volatile(pins::GPIO_ENABLE_W1TC as *mut u32, pins::output_disable_mask(chosen));
+        core::ptr::write_volatile(
+            pins::GPIO_ENABLE_W1TC as *mut u32,
+            pins::output_disable_mask(chosen),
+        );
     }
 }
 
@@ -107,20 +125,40 @@ pub extern "C" fn user_init() {
     // Keep the marker referenced from code too, so no linker garbage collection drops it.
     core::hint::black_box(&BUILD_INFO);
 
-    info!("ramkey {} ({})", env!("CARGO_PKG_VERSION"), build_config::PROFILE);
+    info!(
+        "ramkey {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        build_config::PROFILE
+    );
     info!("sdk: {}", sdk_version());
     let reason = reset_reason();
-    info!("reset reason: {} ({})", crate::boot::ResetReason::from_raw(reason).name(), reason);
+    info!(
+        "reset reason: {} ({})",
+        crate::boot::ResetReason::from_raw(reason).name(),
+        reason
+    );
     // SAFETY: plain getter.
     let map = unsafe { wifi_sys::system_get_flash_size_map() };
-    info!("flash: {} (size map {})", build_config::FLASH_SIZE.name(), map);
+    info!(
+        "flash: {} (size map {})",
+        build_config::FLASH_SIZE.name(),
+        map
+    );
 
     #[cfg(all(feature = "selftest", not(feature = "production")))]
     {
         let _ = crate::selftest::report(&mut LineWriter);
         return;
     }
-    #[allow(unreachable_code, reason = "the self-test build stops before the lifecycle")]
+    #[cfg(feature = "bench")]
+    {
+        bench::run(reason);
+        return;
+    }
+    #[allow(
+        unreachable_code,
+        reason = "self-test and bench builds stop before the lifecycle"
+    )]
     lifecycle::start(reason);
 }
 
@@ -132,7 +170,10 @@ pub(crate) fn zeroed_station_config() -> wifi_sys::station_config {
         channel: 0,
         bssid_set: 0,
         bssid: [0; 6],
-        threshold: wifi_sys::wifi_fast_scan_threshold_t { rssi: 0, authmode: 0 },
+        threshold: wifi_sys::wifi_fast_scan_threshold_t {
+            rssi: 0,
+            authmode: 0,
+        },
         open_and_wep_mode_disable: 0,
         all_channel_scan: 0,
     }

@@ -34,6 +34,9 @@ pub extern "C" fn abort() -> ! {
 fn restart_and_wait() -> ! {
     // SAFETY: system_restart takes no arguments and may be called from any context.
     unsafe { wifi_sys::system_restart() };
-    #[allow(clippy::empty_loop, reason = "waiting for the SDK's restart or the watchdog")]
+    #[allow(
+        clippy::empty_loop,
+        reason = "waiting for the SDK's restart or the watchdog"
+    )]
     loop {}
 }

@@ -20,7 +20,11 @@ pub struct LiteralScan {
 
 /// Disassembles `elf` and checks that every `l32r` reads a 4-byte aligned literal.
 pub fn scan_literals(elf: &Path) -> Result<LiteralScan, String> {
-    let listing = util::run(Command::new("xtensa-lx106-elf-objdump").args(["-d", "--no-show-raw-insn"]).arg(elf))?;
+    let listing = util::run(
+        Command::new("xtensa-lx106-elf-objdump")
+            .args(["-d", "--no-show-raw-insn"])
+            .arg(elf),
+    )?;
     Ok(scan_listing(&listing))
 }
 
@@ -29,11 +33,19 @@ pub fn scan_listing(listing: &str) -> LiteralScan {
     let mut loads = 0;
     let mut misaligned = Vec::new();
     for line in listing.lines() {
-        let Some((_, instruction)) = line.split_once(":\t") else { continue };
+        let Some((_, instruction)) = line.split_once(":\t") else {
+            continue;
+        };
         let instruction = instruction.trim();
-        let Some(operands) = instruction.strip_prefix("l32r") else { continue };
+        let Some(operands) = instruction.strip_prefix("l32r") else {
+            continue;
+        };
         loads += 1;
-        let target = operands.split(',').nth(1).map(str::trim).and_then(|t| t.split_whitespace().next());
+        let target = operands
+            .split(',')
+            .nth(1)
+            .map(str::trim)
+            .and_then(|t| t.split_whitespace().next());
         match target.and_then(|t| u32::from_str_radix(t, 16).ok()) {
             Some(address) if address % 4 == 0 => {}
             _ => misaligned.push(line.trim().to_owned()),
@@ -58,13 +70,16 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
     let mut sizes = Sizes::default();
     let mut current: Option<String> = None;
     let mut pending_name = false;
-    let body = map.split_once("Linker script and memory map").map_or(map, |(_, b)| b);
+    let body = map
+        .split_once("Linker script and memory map")
+        .map_or(map, |(_, b)| b);
     for line in body.lines() {
-        if let Some(first) = line.split_whitespace().next() {
-            if !line.starts_with(' ') && first.starts_with('.') {
-                current = REPORTED.contains(&first).then(|| first.to_owned());
-                continue;
-            }
+        if let Some(first) = line.split_whitespace().next()
+            && !line.starts_with(' ')
+            && first.starts_with('.')
+        {
+            current = REPORTED.contains(&first).then(|| first.to_owned());
+            continue;
         }
         let Some(section) = &current else { continue };
         let tokens: Vec<&str> = line.split_whitespace().collect();
@@ -74,7 +89,9 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
             continue;
         }
         let (size, file) = match tokens.as_slice() {
-            [name, address, size, file] if line.starts_with(' ') && name.starts_with('.') && address.starts_with("0x") => {
+            [name, address, size, file]
+                if line.starts_with(' ') && name.starts_with('.') && address.starts_with("0x") =>
+            {
                 (*size, *file)
             }
             [address, size, file] if pending_name && address.starts_with("0x") => (*size, *file),
@@ -84,11 +101,16 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
             }
         };
         pending_name = false;
-        let Ok(bytes) = u64::from_str_radix(size.trim_start_matches("0x"), 16) else { continue };
-        let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(bytes) = u64::from_str_radix(size.trim_start_matches("0x"), 16) else {
+            continue;
+        };
+        let name = Path::new(file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let entry = sizes.sections.entry(section.clone()).or_default();
         entry.1 += bytes;
-        if own.iter().any(|o| *o == name) {
+        if own.contains(&name) {
             entry.0 += bytes;
         }
     }
@@ -99,22 +121,38 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
 fn elf_section_sizes(elf: &Path) -> Result<BTreeMap<String, u64>, String> {
     let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
-    Ok(file.sections().filter_map(|s| Some((s.name().ok()?.to_owned(), s.size()))).collect())
+    Ok(file
+        .sections()
+        .filter_map(|s| Some((s.name().ok()?.to_owned(), s.size())))
+        .collect())
 }
 
 /// Prints the size table and writes `target/ramkey/size.json`.
 pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
-    let map = fs::read_to_string(&out.map).map_err(|e| format!("cannot read {}: {e}", out.map.display()))?;
+    let map = fs::read_to_string(&out.map)
+        .map_err(|e| format!("cannot read {}: {e}", out.map.display()))?;
     let sizes = sizes_from_map(&map, &out.own_objects);
     let totals = elf_section_sizes(&out.elf)?;
     let linked_with = match &out.mode {
-        LinkMode::Emulated => "emulated SDK (the project's share includes the emulator, which is Rust too)",
+        LinkMode::Emulated => {
+            "emulated SDK (the project's share includes the emulator, which is Rust too)"
+        }
         LinkMode::Sdk(_) => "NONOS SDK",
     };
-    println!("size of {} ({}), linked with the {linked_with}", out.elf.display(), out.options.variant());
-    println!("{:<12} {:>10} {:>10} {:>10}", "section", "ramkey", "whole", "limit");
+    println!(
+        "size of {} ({}), linked with the {linked_with}",
+        out.elf.display(),
+        out.options.variant()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>10}",
+        "section", "ramkey", "whole", "limit"
+    );
     let limits: BTreeMap<&str, u64> = [
-        (".irom0.text", u64::from(out.options.flash_size.layout().irom.size)),
+        (
+            ".irom0.text",
+            u64::from(out.options.flash_size.layout().irom.size),
+        ),
         (".text", 0x8000),
         (".data", 0x14000),
         (".rodata", 0x14000),
@@ -179,7 +217,10 @@ Linker script and memory map
 .data           0x3ffe8000        0x8
  .data.x        0x3ffe8000        0x8 /b/obj/ramkey-builtins.o
 ";
-        let own = vec!["ramkey-firmware.o".to_owned(), "ramkey-builtins.o".to_owned()];
+        let own = vec![
+            "ramkey-firmware.o".to_owned(),
+            "ramkey-builtins.o".to_owned(),
+        ];
         let sizes = sizes_from_map(map, &own);
         assert_eq!(sizes.sections[".irom0.text"], (0x30, 0x130));
         assert_eq!(sizes.sections[".data"], (8, 8));
@@ -194,7 +235,8 @@ pub fn image_strings(elf: &Path, min: usize) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     for section in file.sections() {
         let name = section.name().unwrap_or_default();
-        if !(name.starts_with(".rodata") || name.starts_with(".data") || name.starts_with(".irom0")) {
+        if !(name.starts_with(".rodata") || name.starts_with(".data") || name.starts_with(".irom0"))
+        {
             continue;
         }
         let Ok(data) = section.data() else { continue };
@@ -228,8 +270,10 @@ pub fn defined_symbols(elf: &Path) -> Result<Vec<String>, String> {
 /// Names of the symbols an object file references but does not define.
 pub fn undefined_symbols(object_file: &Path) -> Result<Vec<String>, String> {
     use object::ObjectSymbol;
-    let bytes = fs::read(object_file).map_err(|e| format!("cannot read {}: {e}", object_file.display()))?;
-    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", object_file.display()))?;
+    let bytes =
+        fs::read(object_file).map_err(|e| format!("cannot read {}: {e}", object_file.display()))?;
+    let file =
+        object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", object_file.display()))?;
     Ok(file
         .symbols()
         .filter(|s| s.is_undefined())
@@ -250,16 +294,26 @@ pub fn relocations_to(elf: &Path, names: &[&str]) -> Result<Vec<String>, String>
     for section in file.sections() {
         for (offset, relocation) in section.relocations() {
             total += 1;
-            let RelocationTarget::Symbol(index) = relocation.target() else { continue };
-            let Ok(symbol) = file.symbol_by_index(index) else { continue };
+            let RelocationTarget::Symbol(index) = relocation.target() else {
+                continue;
+            };
+            let Ok(symbol) = file.symbol_by_index(index) else {
+                continue;
+            };
             let name = symbol.name().unwrap_or_default();
             if names.contains(&name) {
-                found.push(format!("{}+{offset:#x} -> {name}", section.name().unwrap_or("?")));
+                found.push(format!(
+                    "{}+{offset:#x} -> {name}",
+                    section.name().unwrap_or("?")
+                ));
             }
         }
     }
     if total == 0 {
-        return Err(format!("{} has no relocations: was it linked with --emit-relocs?", elf.display()));
+        return Err(format!(
+            "{} has no relocations: was it linked with --emit-relocs?",
+            elf.display()
+        ));
     }
     Ok(found)
 }

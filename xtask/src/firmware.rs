@@ -29,8 +29,9 @@ pub const TARGET_JSON: &str = "targets/xtensa-esp8266-none-elf.json";
 /// Name of the cargo target directory for firmware builds (under `target/`).
 const FIRMWARE_TARGET_DIR: &str = "fw";
 /// SDK libraries, in one link group (SDK_FACTS.md, "Linking with the SDK").
-const SDK_LIBRARIES: [&str; 10] =
-    ["gcc", "hal", "phy", "pp", "net80211", "lwip", "wpa", "crypto", "main", "driver"];
+const SDK_LIBRARIES: [&str; 10] = [
+    "gcc", "hal", "phy", "pp", "net80211", "lwip", "wpa", "crypto", "main", "driver",
+];
 /// Symbols the ESP8266 ROM provides (eagle.rom.addr.v6.ld). In SDK mode compiler_builtins'
 /// copies are made local, so SDK code that runs with the flash cache disabled never jumps
 /// into a flash-resident memcpy.
@@ -70,14 +71,21 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { features: Vec::new(), flash_size: FlashSize::DEFAULT }
+        BuildOptions {
+            features: Vec::new(),
+            flash_size: FlashSize::DEFAULT,
+        }
     }
 }
 
 impl BuildOptions {
     /// A short name for this variant, used for output folders.
     pub fn variant(&self) -> String {
-        let features = if self.features.is_empty() { "default".to_owned() } else { self.features.join("+") };
+        let features = if self.features.is_empty() {
+            "default".to_owned()
+        } else {
+            self.features.join("+")
+        };
         format!("{features}-{}", self.flash_size.name())
     }
 }
@@ -150,9 +158,18 @@ impl BuildOutput {
             LinkMode::Emulated => "emulated SDK".to_owned(),
             LinkMode::Sdk(path) => format!("SDK at {}", path.display()),
         };
-        println!("built {} ({}), linked against the {mode}", self.elf.display(), self.options.variant());
+        println!(
+            "built {} ({}), linked against the {mode}; {} literal pools moved into their sections",
+            self.elf.display(),
+            self.options.variant(),
+            self.pools_moved
+        );
         if let Some((image0, image1)) = &self.images {
-            println!("images: {} (flash 0x00000), {} (flash 0x10000)", image0.display(), image1.display());
+            println!(
+                "images: {} (flash 0x00000), {} (flash 0x10000)",
+                image0.display(),
+                image1.display()
+            );
         }
     }
 }
@@ -164,7 +181,11 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutput, String> {
 
 /// Builds one variant in one mode. Outputs of the default variant go straight into
 /// `target/ramkey/`; other variants into `target/ramkey/<variant>/`.
-pub fn build_with(options: &BuildOptions, mode: &LinkMode, fix: LiteralFix) -> Result<BuildOutput, String> {
+pub fn build_with(
+    options: &BuildOptions,
+    mode: &LinkMode,
+    fix: LiteralFix,
+) -> Result<BuildOutput, String> {
     build_with_extras(options, mode, fix, &LinkExtras::default())
 }
 
@@ -184,7 +205,8 @@ pub fn build_with_extras(
         LinkMode::Emulated => "obj-emu",
         LinkMode::Sdk(_) => "obj-sdk",
     });
-    fs::create_dir_all(&obj_dir).map_err(|e| format!("cannot create {}: {e}", obj_dir.display()))?;
+    fs::create_dir_all(&obj_dir)
+        .map_err(|e| format!("cannot create {}: {e}", obj_dir.display()))?;
 
     let top = match mode {
         LinkMode::Emulated => "ramkey-emu",
@@ -194,8 +216,12 @@ pub fn build_with_extras(
 
     let mut objects = Vec::new();
     let mut pools_moved = 0;
-    for (name, source) in [("ramkey-firmware", &assembly.firmware), ("ramkey-builtins", &assembly.builtins)] {
-        let text = fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    for (name, source) in [
+        ("ramkey-firmware", &assembly.firmware),
+        ("ramkey-builtins", &assembly.builtins),
+    ] {
+        let text = fs::read_to_string(source)
+            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
         let text = match fix {
             LiteralFix::Apply => {
                 let fixed = crate::litfix::fix(&text);
@@ -206,7 +232,8 @@ pub fn build_with_extras(
         };
         let asm_path = obj_dir.join(format!("{name}.s"));
         let obj_path = obj_dir.join(format!("{name}.o"));
-        fs::write(&asm_path, text).map_err(|e| format!("cannot write {}: {e}", asm_path.display()))?;
+        fs::write(&asm_path, text)
+            .map_err(|e| format!("cannot write {}: {e}", asm_path.display()))?;
         util::run(
             Command::new("xtensa-lx106-elf-as")
                 .arg("--text-section-literals")
@@ -231,14 +258,22 @@ pub fn build_with_extras(
         )?;
         objects.push(obj_path);
     }
-    let own_objects =
-        objects.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    let own_objects = objects
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
 
     let (elf, map) = match mode {
-        LinkMode::Emulated => (out_dir.join("ramkey-emu.elf"), out_dir.join("ramkey-emu.map")),
+        LinkMode::Emulated => (
+            out_dir.join("ramkey-emu.elf"),
+            out_dir.join("ramkey-emu.map"),
+        ),
         LinkMode::Sdk(_) => (out_dir.join("ramkey.elf"), out_dir.join("ramkey.map")),
     };
-    let memory_script = root.join("ld").join(format!("memory-{}.ld", options.flash_size.name()));
+    let memory_script = root
+        .join("ld")
+        .join(format!("memory-{}.ld", options.flash_size.name()));
     let mut link = Command::new("xtensa-lx106-elf-gcc");
     for (object, entry) in &extras.objects {
         objects.push(object.clone());
@@ -250,13 +285,21 @@ pub fn build_with_extras(
         }
     }
     // Relocations stay in the ELF so tests can see what calls what (the images ignore them).
-    link.args(["-nostdlib", "-Wl,--gc-sections", "-Wl,--emit-relocs", "-Wl,--no-warn-rwx-segments", "-Wl,--no-warn-execstack"])
-        .arg(format!("-Wl,-Map={}", map.display()))
-        .arg("-T")
-        .arg(&memory_script);
+    link.args([
+        "-nostdlib",
+        "-Wl,--gc-sections",
+        "-Wl,--emit-relocs",
+        "-Wl,--no-warn-rwx-segments",
+        "-Wl,--no-warn-execstack",
+    ])
+    .arg(format!("-Wl,-Map={}", map.display()))
+    .arg("-T")
+    .arg(&memory_script);
     match mode {
         LinkMode::Emulated => {
-            link.arg("-T").arg(root.join("ld/ramkey-emu.ld")).args(&objects);
+            link.arg("-T")
+                .arg(root.join("ld/ramkey-emu.ld"))
+                .args(&objects);
         }
         LinkMode::Sdk(sdk) => {
             let builtins = &objects[1];
@@ -265,15 +308,20 @@ pub fn build_with_extras(
                 localize.arg(format!("--localize-symbol={symbol}"));
             }
             util::run(localize.arg(builtins))?;
-            link.args(["-u", "call_user_start1", "-Wl,-static", "-Wl,--no-check-sections"])
-                .arg(format!("-L{}", sdk.join("lib").display()))
-                .arg(format!("-L{}", sdk.join("ld").display()))
-                .arg("-T")
-                .arg(root.join("ld/ramkey-sdk.ld"))
-                .arg("-Wl,--start-group")
-                .args(&objects)
-                .args(SDK_LIBRARIES.iter().map(|lib| format!("-l{lib}")))
-                .arg("-Wl,--end-group");
+            link.args([
+                "-u",
+                "call_user_start1",
+                "-Wl,-static",
+                "-Wl,--no-check-sections",
+            ])
+            .arg(format!("-L{}", sdk.join("lib").display()))
+            .arg(format!("-L{}", sdk.join("ld").display()))
+            .arg("-T")
+            .arg(root.join("ld/ramkey-sdk.ld"))
+            .arg("-Wl,--start-group")
+            .args(&objects)
+            .args(SDK_LIBRARIES.iter().map(|lib| format!("-l{lib}")))
+            .arg("-Wl,--end-group");
         }
     }
     link.arg("-o").arg(&elf);
@@ -318,21 +366,38 @@ struct Assembly {
 fn compile_to_assembly(top: &str, options: &BuildOptions) -> Result<Assembly, String> {
     let root = util::root();
     let target_dir = root.join("target").join(FIRMWARE_TARGET_DIR);
-    let features: Vec<String> = options.features.iter().map(|f| format!("ramkey/{f}")).collect();
+    let features: Vec<String> = options
+        .features
+        .iter()
+        .map(|f| format!("ramkey/{f}"))
+        .collect();
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     cargo
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", "--emit=asm,link")
         .env("RAMKEY_FLASH_SIZE", options.flash_size.name())
-        .args(["rustc", "--quiet", "--message-format=json-render-diagnostics", "-p", top])
+        .args([
+            "rustc",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+            "-p",
+            top,
+        ])
         .args(["--profile", "firmware", "--target", TARGET_JSON])
-        .args(["-Z", "build-std=core", "-Z", "build-std-features=compiler-builtins-mem"])
+        .args([
+            "-Z",
+            "build-std=core",
+            "-Z",
+            "build-std-features=compiler-builtins-mem",
+        ])
         .args(["-Z", "json-target-spec", "--crate-type", "staticlib"]);
     if !features.is_empty() {
         cargo.arg("--features").arg(features.join(","));
     }
-    let output = cargo.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let output = cargo
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -345,12 +410,19 @@ fn compile_to_assembly(top: &str, options: &BuildOptions) -> Result<Assembly, St
     let mut builtins = None;
     let crate_name = top.replace('-', "_");
     for line in stdout.lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if message["reason"] != "compiler-artifact" {
             continue;
         }
-        let name = message["target"]["name"].as_str().unwrap_or_default().replace('-', "_");
-        let Some(files) = message["filenames"].as_array() else { continue };
+        let name = message["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('-', "_");
+        let Some(files) = message["filenames"].as_array() else {
+            continue;
+        };
         for file in files.iter().filter_map(|f| f.as_str()) {
             let path = Path::new(file);
             if name == crate_name && file.ends_with(".a") {
@@ -362,7 +434,9 @@ fn compile_to_assembly(top: &str, options: &BuildOptions) -> Result<Assembly, St
     }
     match (firmware, builtins) {
         (Some(firmware), Some(builtins)) => Ok(Assembly { firmware, builtins }),
-        _ => Err(format!("cargo did not report the {top} and compiler_builtins artifacts")),
+        _ => Err(format!(
+            "cargo did not report the {top} and compiler_builtins artifacts"
+        )),
     }
 }
 
@@ -371,8 +445,15 @@ fn compile_to_assembly(top: &str, options: &BuildOptions) -> Result<Assembly, St
 /// is the file that is the same inode (cargo hard-links) or has the same bytes.
 fn assembly_of(artifact: &Path, crate_name: &str) -> Result<PathBuf, String> {
     let dir = artifact.parent().unwrap_or(Path::new("."));
-    let deps = if dir.ends_with("deps") { dir.to_path_buf() } else { dir.join("deps") };
-    let stem = artifact.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let deps = if dir.ends_with("deps") {
+        dir.to_path_buf()
+    } else {
+        dir.join("deps")
+    };
+    let stem = artifact
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let hash = match stem.rsplit_once('-') {
         Some((_, hash)) => hash.to_owned(),
         None => hash_of_uplifted(artifact, &deps, crate_name)?,
@@ -381,7 +462,11 @@ fn assembly_of(artifact: &Path, crate_name: &str) -> Result<PathBuf, String> {
     if candidate.exists() {
         return Ok(candidate);
     }
-    Err(format!("no assembly for {} (looked for {})", artifact.display(), candidate.display()))
+    Err(format!(
+        "no assembly for {} (looked for {})",
+        artifact.display(),
+        candidate.display()
+    ))
 }
 
 fn hash_of_uplifted(uplifted: &Path, deps: &Path, crate_name: &str) -> Result<String, String> {
@@ -392,7 +477,12 @@ fn hash_of_uplifted(uplifted: &Path, deps: &Path, crate_name: &str) -> Result<St
     let mut same_bytes = None;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(hash) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".a")) else { continue };
+        let Some(hash) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".a"))
+        else {
+            continue;
+        };
         let Ok(meta) = entry.metadata() else { continue };
         if meta.ino() == target.ino() && meta.dev() == target.dev() {
             return Ok(hash.to_owned());
@@ -401,17 +491,30 @@ fn hash_of_uplifted(uplifted: &Path, deps: &Path, crate_name: &str) -> Result<St
             same_bytes = Some(hash.to_owned());
         }
     }
-    same_bytes.ok_or_else(|| format!("cannot find the hashed original of {} in {}", uplifted.display(), deps.display()))
+    same_bytes.ok_or_else(|| {
+        format!(
+            "cannot find the hashed original of {} in {}",
+            uplifted.display(),
+            deps.display()
+        )
+    })
 }
 
-fn write_images(elf: &Path, out_dir: &Path, flash_size: FlashSize) -> Result<(PathBuf, PathBuf), String> {
+fn write_images(
+    elf: &Path,
+    out_dir: &Path,
+    flash_size: FlashSize,
+) -> Result<(PathBuf, PathBuf), String> {
     let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
-    let images = crate::image::elf_to_v1_images(&bytes, crate::image::FlashParams::dio_40m(flash_size))
-        .map_err(|e| format!("cannot make images from {}: {e}", elf.display()))?;
+    let images =
+        crate::image::elf_to_v1_images(&bytes, crate::image::FlashParams::dio_40m(flash_size))
+            .map_err(|e| format!("cannot make images from {}: {e}", elf.display()))?;
     let image0 = out_dir.join("ramkey-0x00000.bin");
     let image1 = out_dir.join("ramkey-0x10000.bin");
-    fs::write(&image0, &images.image0).map_err(|e| format!("cannot write {}: {e}", image0.display()))?;
-    fs::write(&image1, &images.irom).map_err(|e| format!("cannot write {}: {e}", image1.display()))?;
+    fs::write(&image0, &images.image0)
+        .map_err(|e| format!("cannot write {}: {e}", image0.display()))?;
+    fs::write(&image1, &images.irom)
+        .map_err(|e| format!("cannot write {}: {e}", image1.display()))?;
     Ok((image0, image1))
 }
 
@@ -427,20 +530,33 @@ pub fn flash(out: &BuildOutput, esptool: &Path, port: &str) -> Result<(), String
     let layout = out.options.flash_size.layout();
     let init_data = sdk.join("bin/esp_init_data_default_v08.bin");
     let blank = out.elf.with_file_name("blank-4k.bin");
-    fs::write(&blank, vec![0xFFu8; 0x1000]).map_err(|e| format!("cannot write {}: {e}", blank.display()))?;
+    fs::write(&blank, vec![0xFFu8; 0x1000])
+        .map_err(|e| format!("cannot write {}: {e}", blank.display()))?;
     let mut cmd = Command::new(esptool);
-    cmd.args(["--chip", "esp8266", "--port", port, "write-flash", "--flash-mode", "dio"])
-        .args(["--flash-size", out.options.flash_size.name()])
-        .arg("0x00000")
-        .arg(image0)
-        .arg("0x10000")
-        .arg(image1)
-        .arg(format!("{:#x}", layout.rf_cal.offset))
-        .arg(&blank)
-        .arg(format!("{:#x}", layout.phy_data.offset))
-        .arg(&init_data);
+    cmd.args([
+        "--chip",
+        "esp8266",
+        "--port",
+        port,
+        "write-flash",
+        "--flash-mode",
+        "dio",
+    ])
+    .args(["--flash-size", out.options.flash_size.name()])
+    .arg("0x00000")
+    .arg(image0)
+    .arg("0x10000")
+    .arg(image1)
+    .arg(format!("{:#x}", layout.rf_cal.offset))
+    .arg(&blank)
+    .arg(format!("{:#x}", layout.phy_data.offset))
+    .arg(&init_data);
     for sector in 0..3 {
-        cmd.arg(format!("{:#x}", layout.system_parameter.offset + sector * 0x1000)).arg(&blank);
+        cmd.arg(format!(
+            "{:#x}",
+            layout.system_parameter.offset + sector * 0x1000
+        ))
+        .arg(&blank);
     }
     util::run_live(&mut cmd)
 }

@@ -3,6 +3,7 @@
 //! Plain arguments, no framework: `cargo xtask help` lists the commands. Each command
 //! installs what it needs first (see [`setup`]), so they work on a fresh machine.
 
+mod bench;
 mod checks;
 mod firmware;
 mod image;
@@ -34,6 +35,8 @@ commands:
   test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
   size [build options]
         The Rust share of each memory region, as a table and target/ramkey/size.json.
+  bench Instruction counts (QEMU plugin) of the boot decision and one PBKDF2 derivation,
+        printed and written to target/ramkey/bench.json.
   setup Install what is missing (apt packages as root, rust-src, esptool venv).
 ";
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             let out = firmware::build(&opts)?;
             checks::size_report(&out).map(|_| ())
         }),
+        Some("bench") => bench::run(),
         Some("setup") => setup::ensure_all().map(|_| ()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
@@ -80,12 +84,15 @@ fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
-            it.next().cloned().ok_or_else(|| format!("{name} needs a value"))
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match arg.as_str() {
             "--features" => {
                 let list = value("--features")?;
-                opts.features.extend(list.split(',').filter(|f| !f.is_empty()).map(str::to_owned));
+                opts.features
+                    .extend(list.split(',').filter(|f| !f.is_empty()).map(str::to_owned));
             }
             "--production" => opts.features.push("production".to_owned()),
             "--selftest" => opts.features.push("selftest".to_owned()),
@@ -119,8 +126,15 @@ fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
          give --port <serial> to flash a board, or unset ESP8266_NONOS_SDK to boot the emulation",
     )?;
     setup::ensure_qemu()?;
-    let scenario = qemu::Scenario { reset_reason: run.reset_reason, ..qemu::Scenario::default() };
+    let scenario = qemu::Scenario {
+        reset_reason: run.reset_reason,
+        ..qemu::Scenario::default()
+    };
     let result = qemu::boot(elf, &scenario, qemu::Echo::Live)?;
-    println!("(QEMU exited with status {}: {})", result.status, qemu::describe_status(result.status));
+    println!(
+        "(QEMU exited with status {}: {})",
+        result.status,
+        qemu::describe_status(result.status)
+    );
     Ok(())
 }

@@ -17,7 +17,13 @@ pub const CONSOLE_FUNCTIONS: [&str; 7] = [
 
 /// Fragments of the firmware's own log lines: each is in the development image, none may be
 /// in the production image.
-pub const LOG_FRAGMENTS: [&str; 5] = ["reset reason: ", "partition table for ", "panic at ", "sdk: ", "flash: "];
+pub const LOG_FRAGMENTS: [&str; 5] = [
+    "reset reason: ",
+    "partition table for ",
+    "panic at ",
+    "sdk: ",
+    "flash: ",
+];
 
 /// The development image has the log strings; the production image has none of them, no
 /// string the development image lacks, and the production build-info marker.
@@ -26,17 +32,31 @@ pub fn strings(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), String> {
     let prod_strings = checks::image_strings(&prod.elf, 4)?;
     for fragment in LOG_FRAGMENTS {
         if !dev_strings.iter().any(|s| s.contains(fragment)) {
-            return Err(format!("the development image lacks {fragment:?}: this check would prove nothing"));
+            return Err(format!(
+                "the development image lacks {fragment:?}: this check would prove nothing"
+            ));
         }
         if let Some(hit) = prod_strings.iter().find(|s| s.contains(fragment)) {
-            return Err(format!("the production image contains the log string {hit:?}"));
+            return Err(format!(
+                "the production image contains the log string {hit:?}"
+            ));
         }
     }
-    if !prod_strings.iter().any(|s| s.contains("profile=production")) {
-        return Err("the production image has no `profile=production` build-info marker".to_owned());
+    if !prod_strings
+        .iter()
+        .any(|s| s.contains("profile=production"))
+    {
+        return Err(
+            "the production image has no `profile=production` build-info marker".to_owned(),
+        );
     }
-    if let Some(path) = prod_strings.iter().find(|s| s.contains("src/") && s.ends_with(".rs")) {
-        return Err(format!("the production image contains a source path {path:?} (panic location?)"));
+    if let Some(path) = prod_strings
+        .iter()
+        .find(|s| s.contains("src/") && s.ends_with(".rs"))
+    {
+        return Err(format!(
+            "the production image contains a source path {path:?} (panic location?)"
+        ));
     }
     println!(
         "        {} strings in the development image, {} in production, no log strings",
@@ -54,12 +74,27 @@ pub fn no_console_calls(prod: &BuildOutput) -> Result<(), String> {
         LinkMode::Emulated => ("linked ELF", checks::defined_symbols(&prod.elf)?),
         // The SDK's own libraries use them; what matters is that ramkey's object does not.
         LinkMode::Sdk(_) => {
-            let object = prod.elf.parent().map(|d| d.join("obj-sdk/ramkey-firmware.o")).unwrap_or_default();
-            ("ramkey-firmware.o (undefined references)", checks::undefined_symbols(&object)?)
+            let object = prod
+                .elf
+                .parent()
+                .map(|d| d.join("obj-sdk/ramkey-firmware.o"))
+                .unwrap_or_default();
+            (
+                "ramkey-firmware.o (undefined references)",
+                checks::undefined_symbols(&object)?,
+            )
         }
     };
-    let found: Vec<&str> = CONSOLE_FUNCTIONS.iter().copied().filter(|f| names.iter().any(|n| n == f)).collect();
-    if found.is_empty() { Ok(()) } else { Err(format!("{what} still has {found:?}")) }
+    let found: Vec<&str> = CONSOLE_FUNCTIONS
+        .iter()
+        .copied()
+        .filter(|f| names.iter().any(|n| n == f))
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{what} still has {found:?}"))
+    }
 }
 
 /// Boots both images: development prints its boot lines; production prints nothing of its
@@ -72,23 +107,43 @@ pub fn console_output(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), Strin
     let dev_run = run(dev)?;
     let prod_run = run(prod)?;
     let firmware_lines = |console: &str| -> Vec<String> {
-        console.lines().filter(|l| !l.starts_with("emu: ")).map(str::to_owned).collect()
+        console
+            .lines()
+            .filter(|l| !l.starts_with("emu: "))
+            .map(str::to_owned)
+            .collect()
     };
     if firmware_lines(&dev_run.console).is_empty() {
-        return Err(format!("the development image printed nothing:\n{}", dev_run.console));
+        return Err(format!(
+            "the development image printed nothing:\n{}",
+            dev_run.console
+        ));
     }
     let leaked = firmware_lines(&prod_run.console);
     if !leaked.is_empty() {
-        return Err(format!("the production image printed:\n{}", leaked.join("\n")));
+        return Err(format!(
+            "the production image printed:\n{}",
+            leaked.join("\n")
+        ));
     }
-    let pins = prod_run.console.lines().find(|l| l.starts_with("emu: io_mux")).unwrap_or_default();
+    let pins = prod_run
+        .console
+        .lines()
+        .find(|l| l.starts_with("emu: io_mux"))
+        .unwrap_or_default();
     // GPIO function (3 for GPIO1/GPIO3 -> 0x30, 0 for GPIO2) plus the pull-up bit 0x80.
     if pins != "emu: io_mux gpio1=0xb0 gpio3=0xb0 gpio2=0x80" {
         return Err(format!("console pins not released as expected: {pins:?}"));
     }
-    let dev_pins = dev_run.console.lines().find(|l| l.starts_with("emu: io_mux")).unwrap_or_default();
+    let dev_pins = dev_run
+        .console
+        .lines()
+        .find(|l| l.starts_with("emu: io_mux"))
+        .unwrap_or_default();
     if dev_pins != "emu: io_mux gpio1=0x0 gpio3=0x0 gpio2=0x0" {
-        return Err(format!("the development image touched the console pins: {dev_pins:?}"));
+        return Err(format!(
+            "the development image touched the console pins: {dev_pins:?}"
+        ));
     }
     Ok(())
 }

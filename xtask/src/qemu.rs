@@ -33,6 +33,8 @@ pub struct Scenario {
     pub networks: Vec<ScriptedNetwork>,
     /// Make every flash erase fail.
     pub erase_fails: bool,
+    /// A TCG plugin and its arguments (`path,arg=value,...`), for instruction counts.
+    pub plugin: Option<String>,
 }
 
 /// One scripted access point (see `emu/src/harness.rs`).
@@ -82,6 +84,7 @@ impl Default for Scenario {
             rtc: None,
             networks: Vec::new(),
             erase_fails: false,
+            plugin: None,
         }
     }
 }
@@ -129,10 +132,10 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
     let path = std::path::absolute(dir)
         .map_err(|e| e.to_string())?
         .join(format!(
-        "mailbox-{}-{}.bin",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::SeqCst)
-    ));
+            "mailbox-{}-{}.bin",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::SeqCst)
+        ));
     let mut words = vec![
         MAILBOX_MAGIC,
         MAILBOX_VERSION,
@@ -155,30 +158,49 @@ pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, Stri
         Some(dir) => dir.clone(),
         None => util::out_dir().join("qemu"),
     };
-    std::fs::create_dir_all(&work_dir).map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
     let rtc_out = work_dir.join("rtc-out.bin");
     let _ = std::fs::remove_file(&rtc_out);
     let elf = std::path::absolute(elf).map_err(|e| e.to_string())?;
     let mut cmd = Command::new("qemu-system-xtensa");
     cmd.current_dir(&work_dir);
+    if let Some(plugin) = &scenario.plugin {
+        cmd.arg("-plugin").arg(plugin);
+    }
     let rtc_in = work_dir.join("rtc-in.bin");
     if let Some(rtc) = &scenario.rtc {
-        std::fs::write(&rtc_in, rtc).map_err(|e| format!("cannot write {}: {e}", rtc_in.display()))?;
+        std::fs::write(&rtc_in, rtc)
+            .map_err(|e| format!("cannot write {}: {e}", rtc_in.display()))?;
         cmd.arg("-device").arg(format!(
             "loader,file={},addr={RTC_USER_ADDRESS:#x},force-raw=on",
             rtc_in.display()
         ));
     }
-    cmd.args(["-M", "sim", "-cpu", "lx106", "-semihosting", "-nographic", "-monitor", "none"])
-        .args(["-serial", "none", "-no-reboot"])
-        .arg("-device")
-        .arg(format!("loader,file={},addr={MAILBOX_ADDRESS:#x},force-raw=on", mailbox.display()))
-        .arg("-device")
-        .arg(format!("loader,file={},cpu-num=0", elf.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", util::describe(&cmd)))?;
+    cmd.args([
+        "-M",
+        "sim",
+        "-cpu",
+        "lx106",
+        "-semihosting",
+        "-nographic",
+        "-monitor",
+        "none",
+    ])
+    .args(["-serial", "none", "-no-reboot"])
+    .arg("-device")
+    .arg(format!(
+        "loader,file={},addr={MAILBOX_ADDRESS:#x},force-raw=on",
+        mailbox.display()
+    ))
+    .arg("-device")
+    .arg(format!("loader,file={},cpu-num=0", elf.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", util::describe(&cmd)))?;
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
     let reader = std::thread::spawn(move || {
         let mut console = String::new();
@@ -207,14 +229,22 @@ pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, Stri
     let console = reader.join().map_err(|_| "console reader panicked")?;
     let _ = std::fs::remove_file(&mailbox);
     let rtc = std::fs::read(&rtc_out).ok();
-    if status != 0 {
-        if let Some(mut stderr) = child.stderr.take() {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            if !text.trim().is_empty() {
-                return Ok(Outcome { status, console: format!("{console}[qemu stderr] {text}"), rtc });
-            }
+    if status != 0
+        && let Some(mut stderr) = child.stderr.take()
+    {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        if !text.trim().is_empty() {
+            return Ok(Outcome {
+                status,
+                console: format!("{console}[qemu stderr] {text}"),
+                rtc,
+            });
         }
     }
-    Ok(Outcome { status, console, rtc })
+    Ok(Outcome {
+        status,
+        console,
+        rtc,
+    })
 }

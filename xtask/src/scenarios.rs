@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use ramkey::flash_layout::FlashSize;
-use ramkey::rtc_record::{self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, RtcMemory, Ssid, USER_WORDS};
+use ramkey::rtc_record::{
+    self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, RtcMemory, Ssid, USER_WORDS,
+};
 use ramkey::secret::Passphrase;
 
 use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
@@ -29,11 +31,23 @@ struct Network {
 }
 
 impl Network {
-    fn new(ssid: &'static str, passphrase: &'static str, bssid_last: u8, channel: u8) -> Result<Network, String> {
-        let passphrase_secret = Passphrase::new(passphrase.as_bytes()).map_err(|e| e.to_string())?;
+    fn new(
+        ssid: &'static str,
+        passphrase: &'static str,
+        bssid_last: u8,
+        channel: u8,
+    ) -> Result<Network, String> {
+        let passphrase_secret =
+            Passphrase::new(passphrase.as_bytes()).map_err(|e| e.to_string())?;
         let ssid_value = Ssid::new(ssid.as_bytes()).map_err(|e| e.to_string())?;
         let psk = *ramkey::psk::derive(&passphrase_secret, &ssid_value).expose_secret();
-        Ok(Network { ssid, passphrase, psk, bssid: [0x02, 0x52, 0x4B, 0, 0, bssid_last], channel })
+        Ok(Network {
+            ssid,
+            passphrase,
+            psk,
+            bssid: [0x02, 0x52, 0x4B, 0, 0, bssid_last],
+            channel,
+        })
     }
 
     fn scripted(&self, accepts: Option<[u8; 32]>) -> ScriptedNetwork {
@@ -59,7 +73,11 @@ impl Network {
     /// Byte strings that must never be found in flash.
     fn secrets(&self) -> Vec<Vec<u8>> {
         let hex: String = self.psk.iter().map(|b| format!("{b:02x}")).collect();
-        vec![self.passphrase.as_bytes().to_vec(), self.psk.to_vec(), hex.into_bytes()]
+        vec![
+            self.passphrase.as_bytes().to_vec(),
+            self.psk.to_vec(),
+            hex.into_bytes(),
+        ]
     }
 }
 
@@ -85,11 +103,26 @@ fn prepare(name: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn boot(elf: &Path, dir: &Path, reset_reason: u32, rtc: Option<Vec<u8>>, networks: Vec<ScriptedNetwork>) -> Result<Outcome, String> {
-    let scenario = Scenario { reset_reason, work_dir: Some(dir.to_path_buf()), rtc, networks, ..Scenario::default() };
+fn boot(
+    elf: &Path,
+    dir: &Path,
+    reset_reason: u32,
+    rtc: Option<Vec<u8>>,
+    networks: Vec<ScriptedNetwork>,
+) -> Result<Outcome, String> {
+    let scenario = Scenario {
+        reset_reason,
+        work_dir: Some(dir.to_path_buf()),
+        rtc,
+        networks,
+        ..Scenario::default()
+    };
     let outcome = qemu::boot(elf, &scenario, Echo::Quiet)?;
     if outcome.console.contains("PERSISTENT") {
-        return Err(format!("a persistent (flash-writing) setter was called:\n{}", outcome.console));
+        return Err(format!(
+            "a persistent (flash-writing) setter was called:\n{}",
+            outcome.console
+        ));
     }
     Ok(outcome)
 }
@@ -106,14 +139,20 @@ fn expect(outcome: &Outcome, status: i32, lines: &[&str]) -> Result<(), String> 
     }
     for line in lines {
         if !outcome.console.lines().any(|l| l.starts_with(line)) {
-            return Err(format!("no line starting with {line:?} in:\n{}", outcome.console));
+            return Err(format!(
+                "no line starting with {line:?} in:\n{}",
+                outcome.console
+            ));
         }
     }
     Ok(())
 }
 
 fn saved_rtc(outcome: &Outcome) -> Result<Vec<u8>, String> {
-    outcome.rtc.clone().ok_or_else(|| format!("the run saved no RTC memory:\n{}", outcome.console))
+    outcome
+        .rtc
+        .clone()
+        .ok_or_else(|| format!("the run saved no RTC memory:\n{}", outcome.console))
 }
 
 /// Fails if any secret appears anywhere in the scenario's flash file.
@@ -121,8 +160,14 @@ fn flash_is_clean(dir: &Path, networks: &[&Network]) -> Result<(), String> {
     let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
     for network in networks {
         for secret in network.secrets() {
-            if let Some(at) = flash.windows(secret.len()).position(|w| w == secret.as_slice()) {
-                return Err(format!("a secret of {:?} is in flash at {at:#x}", network.ssid));
+            if let Some(at) = flash
+                .windows(secret.len())
+                .position(|w| w == secret.as_slice())
+            {
+                return Err(format!(
+                    "a secret of {:?} is in flash at {at:#x}",
+                    network.ssid
+                ));
             }
         }
     }
@@ -132,13 +177,31 @@ fn flash_is_clean(dir: &Path, networks: &[&Network]) -> Result<(), String> {
 /// Every scenario, by name.
 pub fn all(elf: &Path) -> Vec<(&'static str, Result<(), String>)> {
     vec![
-        ("wake with a valid record connects with _current setters only", valid_wake(elf)),
-        ("corrupt record -> setup mode, record wiped", corrupt_record(elf)),
+        (
+            "wake with a valid record connects with _current setters only",
+            valid_wake(elf),
+        ),
+        (
+            "corrupt record -> setup mode, record wiped",
+            corrupt_record(elf),
+        ),
         ("power-on -> record wiped, setup mode", power_on(elf)),
-        ("torn write -> the old or the new record, never a mix", torn_write(elf)),
-        ("failed connects -> backoff deep sleeps, record kept", failed_connects(elf)),
-        ("old credentials in flash -> scrubbed, then setup", scrub(elf)),
-        ("flash erase fails -> bounded scrub, no restart loop", scrub_fails(elf)),
+        (
+            "torn write -> the old or the new record, never a mix",
+            torn_write(elf),
+        ),
+        (
+            "failed connects -> backoff deep sleeps, record kept",
+            failed_connects(elf),
+        ),
+        (
+            "old credentials in flash -> scrubbed, then setup",
+            scrub(elf),
+        ),
+        (
+            "flash erase fails -> bounded scrub, no restart loop",
+            scrub_fails(elf),
+        ),
     ]
 }
 
@@ -151,24 +214,49 @@ fn stored(network: &Network) -> Result<RamRtc, String> {
 fn valid_wake(elf: &Path) -> Result<(), String> {
     let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
     let dir = prepare("valid-wake")?;
-    let out = boot(elf, &dir, 5, Some(rtc_bytes(&stored(&garden)?)), vec![garden.scripted(None)])?;
-    expect(&out, EXIT_DEEP_SLEEP, &[
-        "I boot: record Valid",
-        "emu: wifi: wifi_set_opmode_current(1)",
-        "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=0",
-        "I connected, ip 192.168.7.41",
-    ])?;
+    let out = boot(
+        elf,
+        &dir,
+        5,
+        Some(rtc_bytes(&stored(&garden)?)),
+        vec![garden.scripted(None)],
+    )?;
+    expect(
+        &out,
+        EXIT_DEEP_SLEEP,
+        &[
+            "I boot: record Valid",
+            "emu: wifi: wifi_set_opmode_current(1)",
+            "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=0",
+            "I connected, ip 192.168.7.41",
+        ],
+    )?;
     let after = rtc_words(&saved_rtc(&out)?);
     let record = rtc_record::load(&after).map_err(|e| format!("record lost: {e}"))?;
-    if record.cache != Some(ReconnectCache { bssid: garden.bssid, channel: garden.channel }) {
+    if record.cache
+        != Some(ReconnectCache {
+            bssid: garden.bssid,
+            channel: garden.channel,
+        })
+    {
         return Err(format!("reconnect cache not updated: {:?}", record.cache));
     }
     // The next wake uses the cache: BSSID locked, channel known.
-    let out = boot(elf, &dir, 5, Some(rtc_bytes(&after)), vec![garden.scripted(None)])?;
-    expect(&out, EXIT_DEEP_SLEEP, &[
-        "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=1 channel=6",
-        "I connected, ip",
-    ])?;
+    let out = boot(
+        elf,
+        &dir,
+        5,
+        Some(rtc_bytes(&after)),
+        vec![garden.scripted(None)],
+    )?;
+    expect(
+        &out,
+        EXIT_DEEP_SLEEP,
+        &[
+            "emu: wifi: wifi_station_set_config_current ssid=Garden key=64 hex digits bssid_set=1 channel=6",
+            "I connected, ip",
+        ],
+    )?;
     flash_is_clean(&dir, &[&garden])
 }
 
@@ -177,8 +265,18 @@ fn corrupt_record(elf: &Path) -> Result<(), String> {
     let dir = prepare("corrupt-record")?;
     let mut mem = stored(&garden)?;
     mem.words[6] ^= 0x0000_0100; // one bit of the SSID: the CRC no longer matches
-    let out = boot(elf, &dir, 5, Some(rtc_bytes(&mem)), vec![garden.scripted(None)])?;
-    expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Corrupt", "I setup mode"])?;
+    let out = boot(
+        elf,
+        &dir,
+        5,
+        Some(rtc_bytes(&mem)),
+        vec![garden.scripted(None)],
+    )?;
+    expect(
+        &out,
+        EXIT_DEEP_SLEEP,
+        &["I boot: record Corrupt", "I setup mode"],
+    )?;
     if out.console.contains("wifi_station_connect") {
         return Err("connected with a corrupt record".to_owned());
     }
@@ -193,11 +291,23 @@ fn power_on(elf: &Path) -> Result<(), String> {
     let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
     let dir = prepare("power-on")?;
     for reason in [0, 6] {
-        let out = boot(elf, &dir, reason, Some(rtc_bytes(&stored(&garden)?)), vec![garden.scripted(None)])?;
-        expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Valid", "I setup mode"])?;
+        let out = boot(
+            elf,
+            &dir,
+            reason,
+            Some(rtc_bytes(&stored(&garden)?)),
+            vec![garden.scripted(None)],
+        )?;
+        expect(
+            &out,
+            EXIT_DEEP_SLEEP,
+            &["I boot: record Valid", "I setup mode"],
+        )?;
         let after = rtc_words(&saved_rtc(&out)?);
         if rtc_record::load(&after).is_ok() {
-            return Err(format!("reset reason {reason}: the record survived an untrusted reset"));
+            return Err(format!(
+                "reset reason {reason}: the record survived an untrusted reset"
+            ));
         }
     }
     flash_is_clean(&dir, &[&garden])
@@ -233,12 +343,23 @@ fn torn_write(elf: &Path) -> Result<(), String> {
     let networks = vec![garden.scripted(None), orchard.scripted(None)];
     // A store is 33 word writes: clear the target slot's magic, words 1..31, then the magic.
     for cut in [0, 1, 16, 31, 32, 33, 40] {
-        let mut torn = Torn { mem: stored(&garden)?, budget: cut };
+        let mut torn = Torn {
+            mem: stored(&garden)?,
+            budget: cut,
+        };
         // The cut store reports an error (its read-back differs): that is the point.
         let _ = rtc_record::store(&mut torn, &orchard.credentials()?);
         let out = boot(elf, &dir, 5, Some(rtc_bytes(&torn.mem)), networks.clone())?;
-        expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Valid", "I connected, ip"])?;
-        let joined = if out.console.contains("ssid=Orchard") { "Orchard" } else { "Garden" };
+        expect(
+            &out,
+            EXIT_DEEP_SLEEP,
+            &["I boot: record Valid", "I connected, ip"],
+        )?;
+        let joined = if out.console.contains("ssid=Orchard") {
+            "Orchard"
+        } else {
+            "Garden"
+        };
         let complete = cut >= 33;
         if complete != (joined == "Orchard") {
             return Err(format!("store cut after {cut} words joined {joined}"));
@@ -255,19 +376,31 @@ fn failed_connects(elf: &Path) -> Result<(), String> {
     let mut rtc = rtc_bytes(&stored(&garden)?);
     for expected_seconds in [30, 60, 120] {
         let out = boot(elf, &dir, 5, Some(rtc.clone()), vec![changed.clone()])?;
-        expect(&out, EXIT_DEEP_SLEEP, &[
-            "W connection failed, reason 15",
-            &format!("I backing off: deep sleep {expected_seconds} s, record kept"),
-        ])?;
+        expect(
+            &out,
+            EXIT_DEEP_SLEEP,
+            &[
+                "W connection failed, reason 15",
+                &format!("I backing off: deep sleep {expected_seconds} s, record kept"),
+            ],
+        )?;
         if out.console.contains("setup mode") {
             return Err("a failed connection opened setup mode".to_owned());
         }
         rtc = saved_rtc(&out)?;
-        rtc_record::load(&rtc_words(&rtc)).map_err(|e| format!("record lost after a failure: {e}"))?;
+        rtc_record::load(&rtc_words(&rtc))
+            .map_err(|e| format!("record lost after a failure: {e}"))?;
     }
     // The access point vanishes: no AP found, still backing off.
     let out = boot(elf, &dir, 5, Some(rtc), vec![])?;
-    expect(&out, EXIT_DEEP_SLEEP, &["W connection failed, reason 201", "I backing off: deep sleep 300 s"])?;
+    expect(
+        &out,
+        EXIT_DEEP_SLEEP,
+        &[
+            "W connection failed, reason 201",
+            "I backing off: deep sleep 300 s",
+        ],
+    )?;
     flash_is_clean(&dir, &[&garden])
 }
 
@@ -290,9 +423,21 @@ fn scrub(elf: &Path) -> Result<(), String> {
     let dir = prepare("scrub")?;
     plant_old_config(&dir, old.ssid, old.passphrase)?;
     let out = boot(elf, &dir, 0, None, vec![])?;
-    expect(&out, EXIT_RESTART, &["I boot: record", "emu: flash erase sector 0x3fd: ok", "emu: flash erase sector 0x3ff: ok"])?;
+    expect(
+        &out,
+        EXIT_RESTART,
+        &[
+            "I boot: record",
+            "emu: flash erase sector 0x3fd: ok",
+            "emu: flash erase sector 0x3ff: ok",
+        ],
+    )?;
     let out = boot(elf, &dir, 4, Some(saved_rtc(&out)?), vec![])?;
-    expect(&out, EXIT_DEEP_SLEEP, &["I boot: record Absent, flash Scrubbed", "I setup mode"])?;
+    expect(
+        &out,
+        EXIT_DEEP_SLEEP,
+        &["I boot: record Absent, flash Scrubbed", "I setup mode"],
+    )?;
     flash_is_clean(&dir, &[&old])?;
     let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
     if flash.windows(6).any(|w| w == b"OldNet") {
@@ -324,14 +469,25 @@ fn scrub_fails(elf: &Path) -> Result<(), String> {
             EXIT_DEEP_SLEEP => {
                 expect(&out, EXIT_DEEP_SLEEP, &["I boot: record", "I setup mode"])?;
                 if !out.console.contains("GaveUp") {
-                    return Err(format!("ended without giving up the scrub:\n{}", out.console));
+                    return Err(format!(
+                        "ended without giving up the scrub:\n{}",
+                        out.console
+                    ));
                 }
                 return Ok(());
             }
-            other => return Err(format!("boot {boot_number}: exit {other}:\n{}", out.console)),
+            other => {
+                return Err(format!(
+                    "boot {boot_number}: exit {other}:\n{}",
+                    out.console
+                ));
+            }
         }
     }
-    Err(format!("still restarting after {} boots", ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2))
+    Err(format!(
+        "still restarting after {} boots",
+        ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2
+    ))
 }
 
 /// Keeps `USER_WORDS` referenced: the RTC images above are exactly the user area.

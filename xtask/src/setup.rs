@@ -31,7 +31,9 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
     }
     let list = packages.join(" ");
     if !is_root() {
-        return Err(format!("missing Debian packages; run: sudo apt-get update && sudo apt-get install -y {list}"));
+        return Err(format!(
+            "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y {list}"
+        ));
     }
     println!("setup: installing {list}");
     if !APT_UPDATED.swap(true, Ordering::SeqCst) {
@@ -47,20 +49,31 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
 }
 
 fn ensure_packages(wanted: &[(&str, &str)]) -> Result<(), String> {
-    let missing: Vec<&str> =
-        wanted.iter().filter(|(_, program)| !have(program)).map(|(package, _)| *package).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(_, program)| !have(program))
+        .map(|(package, _)| *package)
+        .collect();
     apt_install(&missing)
 }
 
 fn ensure_rust_src() -> Result<(), String> {
-    let sysroot = util::run(Command::new("rustc").current_dir(util::root()).args(["--print", "sysroot"]))?;
+    let sysroot = util::run(
+        Command::new("rustc")
+            .current_dir(util::root())
+            .args(["--print", "sysroot"]),
+    )?;
     let library = PathBuf::from(sysroot.trim()).join("lib/rustlib/src/rust/library/core");
     if library.exists() {
         return Ok(());
     }
     println!("setup: adding the rust-src component");
-    util::run(Command::new("rustup").current_dir(util::root()).args(["component", "add", "rust-src"]))
-        .map(|_| ())
+    util::run(Command::new("rustup").current_dir(util::root()).args([
+        "component",
+        "add",
+        "rust-src",
+    ]))
+    .map(|_| ())
 }
 
 /// The cross toolchain: GNU binutils and gcc for the lx106, and rust-src for build-std.
@@ -78,7 +91,9 @@ pub fn ensure_qemu() -> Result<(), String> {
 pub fn ensure_esptool() -> Result<PathBuf, String> {
     let venv = util::root().join("target").join("esptool-venv");
     if !venv.join("bin").join("python").exists() {
-        let probe = Command::new("python3").args(["-c", "import ensurepip, venv"]).status();
+        let probe = Command::new("python3")
+            .args(["-c", "import ensurepip, venv"])
+            .status();
         if !probe.is_ok_and(|s| s.success()) {
             apt_install(&[VENV_PACKAGE])?;
         }

@@ -38,42 +38,88 @@ impl Report {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("        {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("        {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs every test; fails if any check failed.
 pub fn run_all() -> Result<(), String> {
     let esptool = setup::ensure_all()?;
-    let mut report = Report { passed: Vec::new(), failed: Vec::new(), skipped: Vec::new() };
+    let mut report = Report {
+        passed: Vec::new(),
+        failed: Vec::new(),
+        skipped: Vec::new(),
+    };
 
     report.check("host: cargo test (workspace)", host_tests(&esptool));
-    report.check("ld/memory-*.ld agree with flash_layout", memory_scripts_match_layout());
+    report.check(
+        "ld/memory-*.ld agree with flash_layout",
+        memory_scripts_match_layout(),
+    );
 
     let default = BuildOptions::default();
-    let production = BuildOptions { features: vec!["production".to_owned()], ..BuildOptions::default() };
+    let production = BuildOptions {
+        features: vec!["production".to_owned()],
+        ..BuildOptions::default()
+    };
     let dev_build = firmware::build_with(&default, &LinkMode::Emulated, LiteralFix::Apply);
     let prod_build = firmware::build_with(&production, &LinkMode::Emulated, LiteralFix::Apply);
     match (&dev_build, &prod_build) {
         (Ok(dev), Ok(prod)) => {
             report.check("production build links (emulated SDK)", Ok(()));
-            report.check("production: no log strings, build-info marker present", crate::production::strings(dev, prod));
-            report.check("production: no console/UART function reachable", crate::production::no_console_calls(prod));
-            report.check("production: QEMU run prints nothing, console pins released", crate::production::console_output(dev, prod));
-            report.check("production size report is written", checks::size_report(prod).map(|_| ()));
+            report.check(
+                "production: no log strings, build-info marker present",
+                crate::production::strings(dev, prod),
+            );
+            report.check(
+                "production: no console/UART function reachable",
+                crate::production::no_console_calls(prod),
+            );
+            report.check(
+                "production: QEMU run prints nothing, console pins released",
+                crate::production::console_output(dev, prod),
+            );
+            report.check(
+                "production size report is written",
+                checks::size_report(prod).map(|_| ()),
+            );
         }
         (_, Err(e)) => report.check("production build links (emulated SDK)", Err(e.clone())),
-        (Err(_), _) => report.check("production build links (emulated SDK)", Err("the development build failed".to_owned())),
+        (Err(_), _) => report.check(
+            "production build links (emulated SDK)",
+            Err("the development build failed".to_owned()),
+        ),
     }
     match dev_build {
         Err(e) => report.check("emulated build links", Err(e)),
         Ok(out) => {
             report.check("emulated build links", Ok(()));
-            report.check("emulated ELF: every l32r literal is 4-byte aligned", literals_aligned(&out.elf));
-            report.check("emulated ELF: no reference to a persistent setter", no_persistent_references(&out.elf));
-            report.check("emulated ELF: v1 images pass esptool image-info", images_valid(&out.elf, &esptool, default.flash_size));
-            report.check("QEMU: power-on boot prints the boot lines", boot_lines(&out, 0, "power-on"));
-            report.check("QEMU: deep-sleep wake is reported as such", boot_lines(&out, 5, "deep-sleep wake"));
-            report.check("size report is written", checks::size_report(&out).map(|_| ()));
+            report.check(
+                "emulated ELF: every l32r literal is 4-byte aligned",
+                literals_aligned(&out.elf),
+            );
+            report.check(
+                "emulated ELF: no reference to a persistent setter",
+                no_persistent_references(&out.elf),
+            );
+            report.check(
+                "emulated ELF: v1 images pass esptool image-info",
+                images_valid(&out.elf, &esptool, default.flash_size),
+            );
+            report.check(
+                "QEMU: power-on boot prints the boot lines",
+                boot_lines(&out, 0, "power-on"),
+            );
+            report.check(
+                "QEMU: deep-sleep wake is reported as such",
+                boot_lines(&out, 5, "deep-sleep wake"),
+            );
+            report.check(
+                "size report is written",
+                checks::size_report(&out).map(|_| ()),
+            );
             if let Some(elf) = &out.emu_elf {
                 for (name, result) in crate::scenarios::all(elf) {
                     report.check(&format!("scenario: {name}"), result);
@@ -83,16 +129,38 @@ pub fn run_all() -> Result<(), String> {
     }
     report.check("QEMU: lx106 self-test output equals the host's", selftest());
     for size in [FlashSize::OneMiB, FlashSize::TwoMiB] {
-        report.check(&format!("QEMU: {} build registers its partition table", size.name()), flash_size_boot(size));
+        report.check(
+            &format!("QEMU: {} build registers its partition table", size.name()),
+            flash_size_boot(size),
+        );
     }
-    report.check("literal-pool bug still present without the fix (canary)", literal_fix_still_needed());
-    report.check("--wrap: a call to a persistent setter is redirected, and caught without it", wrap_probe());
+    report.check(
+        "literal-pool bug still present without the fix (canary)",
+        literal_fix_still_needed(),
+    );
+    report.check(
+        "bench: instruction counts are exact (two runs agree)",
+        bench_repeats(),
+    );
+    report.check(
+        "--wrap: a call to a persistent setter is redirected, and caught without it",
+        wrap_probe(),
+    );
 
     match LinkMode::from_env() {
         Ok(LinkMode::Sdk(sdk)) => {
-            report.check("SDK build links and makes valid images", sdk_build(&sdk, &esptool, &default));
-            report.check("SDK production build links and makes valid images", sdk_build(&sdk, &esptool, &production));
-            report.check("SDK production: ramkey's object calls no console/UART function", sdk_production_console(&sdk));
+            report.check(
+                "SDK build links and makes valid images",
+                sdk_build(&sdk, &esptool, &default),
+            );
+            report.check(
+                "SDK production build links and makes valid images",
+                sdk_build(&sdk, &esptool, &production),
+            );
+            report.check(
+                "SDK production: ramkey's object calls no console/UART function",
+                sdk_production_console(&sdk),
+            );
         }
         Ok(LinkMode::Emulated) => {
             for name in [
@@ -119,12 +187,21 @@ pub fn run_all() -> Result<(), String> {
         report.failed.len(),
         report.skipped.len()
     );
-    if report.failed.is_empty() { Ok(()) } else { Err(format!("{} checks failed", report.failed.len())) }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} checks failed", report.failed.len()))
+    }
 }
 
 fn host_tests(esptool: &std::path::Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    util::run_live(Command::new(&cargo).current_dir(util::root()).args(["test", "--workspace", "--exclude", "ramkey-emu"]))?;
+    util::run_live(Command::new(&cargo).current_dir(util::root()).args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "ramkey-emu",
+    ]))?;
     // The image tests compare with esptool, which only this command installs.
     util::run_live(
         Command::new(&cargo)
@@ -136,13 +213,23 @@ fn host_tests(esptool: &std::path::Path) -> Result<(), String> {
 
 fn memory_scripts_match_layout() -> Result<(), String> {
     for size in FlashSize::ALL {
-        let path = util::root().join("ld").join(format!("memory-{}.ld", size.name()));
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let path = util::root()
+            .join("ld")
+            .join(format!("memory-{}.ld", size.name()));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let layout = size.layout();
-        let expected = format!("org = {:#X}, len = {:#X}", layout.irom_cpu_address(), layout.irom.size)
-            .replace("0X", "0x");
+        let expected = format!(
+            "org = {:#X}, len = {:#X}",
+            layout.irom_cpu_address(),
+            layout.irom.size
+        )
+        .replace("0X", "0x");
         if !text.contains(&expected) {
-            return Err(format!("{} should declare irom0_0_seg with `{expected}`", path.display()));
+            return Err(format!(
+                "{} should declare irom0_0_seg with `{expected}`",
+                path.display()
+            ));
         }
     }
     Ok(())
@@ -154,13 +241,22 @@ fn literals_aligned(elf: &std::path::Path) -> Result<(), String> {
         return Err("no l32r found at all: the scan is not reading the code".to_owned());
     }
     if !scan.misaligned.is_empty() {
-        return Err(format!("{} of {} l32r misaligned:\n{}", scan.misaligned.len(), scan.loads, scan.misaligned.join("\n")));
+        return Err(format!(
+            "{} of {} l32r misaligned:\n{}",
+            scan.misaligned.len(),
+            scan.loads,
+            scan.misaligned.join("\n")
+        ));
     }
     println!("        {} l32r, all aligned", scan.loads);
     Ok(())
 }
 
-fn images_valid(elf: &std::path::Path, esptool: &std::path::Path, size: FlashSize) -> Result<(), String> {
+fn images_valid(
+    elf: &std::path::Path,
+    esptool: &std::path::Path,
+    size: FlashSize,
+) -> Result<(), String> {
     let bytes = std::fs::read(elf).map_err(|e| e.to_string())?;
     let images = crate::image::elf_to_v1_images(&bytes, crate::image::FlashParams::dio_40m(size))
         .map_err(|e| e.to_string())?;
@@ -181,10 +277,22 @@ fn expect_lines(console: &str, lines: &[String]) -> Result<(), String> {
 
 fn boot_lines(out: &firmware::BuildOutput, reason: u32, name: &str) -> Result<(), String> {
     let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
-    let run = qemu::boot(elf, &Scenario { reset_reason: reason, ..Scenario::default() }, Echo::Quiet)?;
+    let run = qemu::boot(
+        elf,
+        &Scenario {
+            reset_reason: reason,
+            ..Scenario::default()
+        },
+        Echo::Quiet,
+    )?;
     // With no record the boot ends in setup mode, which (until the portal) sleeps.
     if run.status != 11 {
-        return Err(format!("QEMU exit status {} ({}):\n{}", run.status, qemu::describe_status(run.status), run.console));
+        return Err(format!(
+            "QEMU exit status {} ({}):\n{}",
+            run.status,
+            qemu::describe_status(run.status),
+            run.console
+        ));
     }
     expect_lines(
         &run.console,
@@ -199,31 +307,52 @@ fn boot_lines(out: &firmware::BuildOutput, reason: u32, name: &str) -> Result<()
 }
 
 fn selftest() -> Result<(), String> {
-    let options = BuildOptions { features: vec!["selftest".to_owned()], ..BuildOptions::default() };
+    let options = BuildOptions {
+        features: vec!["selftest".to_owned()],
+        ..BuildOptions::default()
+    };
     let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
     let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
     let run = qemu::boot(elf, &Scenario::default(), Echo::Quiet)?;
     let mut expected = String::new();
     ramkey::selftest::report(&mut expected).map_err(|e| e.to_string())?;
-    let device: Vec<&str> = run.console.lines().filter(|l| l.starts_with("selftest: ")).collect();
+    let device: Vec<&str> = run
+        .console
+        .lines()
+        .filter(|l| l.starts_with("selftest: "))
+        .collect();
     let host: Vec<&str> = expected.lines().collect();
     if device != host {
-        return Err(format!("lx106 printed:\n{}\nhost computed:\n{}", device.join("\n"), host.join("\n")));
+        return Err(format!(
+            "lx106 printed:\n{}\nhost computed:\n{}",
+            device.join("\n"),
+            host.join("\n")
+        ));
     }
     println!("        {} lines identical", host.len());
     Ok(())
 }
 
 fn flash_size_boot(size: FlashSize) -> Result<(), String> {
-    let options = BuildOptions { flash_size: size, ..BuildOptions::default() };
+    let options = BuildOptions {
+        flash_size: size,
+        ..BuildOptions::default()
+    };
     let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
     let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
     let run = qemu::boot(elf, &Scenario::default(), Echo::Quiet)?;
     expect_lines(
         &run.console,
         &[
-            format!("emu: partition table accepted, flash size map {}", size.sdk_size_map()),
-            format!("I flash: {} (size map {})", size.name(), size.sdk_size_map()),
+            format!(
+                "emu: partition table accepted, flash size map {}",
+                size.sdk_size_map()
+            ),
+            format!(
+                "I flash: {} (size map {})",
+                size.name(),
+                size.sdk_size_map()
+            ),
         ],
     )
 }
@@ -231,31 +360,54 @@ fn flash_size_boot(size: FlashSize) -> Result<(), String> {
 /// Builds without the fix: the link must fail with LLVM's misplaced pools or leave
 /// misaligned literals. If neither happens, LLVM was fixed and the workaround can go.
 fn literal_fix_still_needed() -> Result<(), String> {
-    let options = BuildOptions { features: vec!["selftest".to_owned()], ..BuildOptions::default() };
+    let options = BuildOptions {
+        features: vec!["selftest".to_owned()],
+        ..BuildOptions::default()
+    };
     match firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Skip) {
         // The bug shows as unaligned pools at the end of the previous section, or as pools
         // that landed in a data section (.rodata, .llvmcmd) out of l32r's reach.
         Err(e) if e.contains("dangerous relocation: l32r") => {
-            let first = e.lines().find(|l| l.contains("dangerous relocation: l32r")).unwrap_or_default();
+            let first = e
+                .lines()
+                .find(|l| l.contains("dangerous relocation: l32r"))
+                .unwrap_or_default();
             let count = e.matches("dangerous relocation: l32r").count();
-            println!("        unfixed link fails ({count} bad l32r relocations), e.g.:\n        {}", first.trim());
+            println!(
+                "        unfixed link fails ({count} bad l32r relocations), e.g.:\n        {}",
+                first.trim()
+            );
             Ok(())
         }
-        Err(e) => Err(format!("the unfixed build failed for another reason:\n{}", e.chars().take(4000).collect::<String>())),
+        Err(e) => Err(format!(
+            "the unfixed build failed for another reason:\n{}",
+            e.chars().take(4000).collect::<String>()
+        )),
         Ok(out) => {
             let scan = checks::scan_literals(&out.elf)?;
             if scan.misaligned.is_empty() {
                 Err("LLVM's literal pools link correctly without the fix: the workaround (xtask/src/litfix.rs) may be obsolete".to_owned())
             } else {
-                println!("        unfixed build links but {} l32r read misaligned literals", scan.misaligned.len());
+                println!(
+                    "        unfixed build links but {} l32r read misaligned literals",
+                    scan.misaligned.len()
+                );
                 Ok(())
             }
         }
     }
 }
 
-fn sdk_build(sdk: &std::path::Path, esptool: &std::path::Path, options: &BuildOptions) -> Result<(), String> {
-    let out = firmware::build_with(options, &LinkMode::Sdk(sdk.to_path_buf()), LiteralFix::Apply)?;
+fn sdk_build(
+    sdk: &std::path::Path,
+    esptool: &std::path::Path,
+    options: &BuildOptions,
+) -> Result<(), String> {
+    let out = firmware::build_with(
+        options,
+        &LinkMode::Sdk(sdk.to_path_buf()),
+        LiteralFix::Apply,
+    )?;
     literals_aligned(&out.elf)?;
     no_persistent_references(&out.elf)?;
     let (image0, _) = out.images.as_ref().ok_or("no images written")?;
@@ -264,8 +416,15 @@ fn sdk_build(sdk: &std::path::Path, esptool: &std::path::Path, options: &BuildOp
 }
 
 fn sdk_production_console(sdk: &std::path::Path) -> Result<(), String> {
-    let options = BuildOptions { features: vec!["production".to_owned()], ..BuildOptions::default() };
-    let out = firmware::build_with(&options, &LinkMode::Sdk(sdk.to_path_buf()), LiteralFix::Apply)?;
+    let options = BuildOptions {
+        features: vec!["production".to_owned()],
+        ..BuildOptions::default()
+    };
+    let out = firmware::build_with(
+        &options,
+        &LinkMode::Sdk(sdk.to_path_buf()),
+        LiteralFix::Apply,
+    )?;
     crate::production::no_console_calls(&out)?;
     checks::size_report(&out).map(|_| ())
 }
@@ -273,7 +432,14 @@ fn sdk_production_console(sdk: &std::path::Path) -> Result<(), String> {
 /// No relocation in the image targets an unwrapped persistent setter.
 fn no_persistent_references(elf: &std::path::Path) -> Result<(), String> {
     let found = checks::relocations_to(elf, &firmware::WRAPPED)?;
-    if found.is_empty() { Ok(()) } else { Err(format!("references to persistent setters:\n{}", found.join("\n"))) }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "references to persistent setters:\n{}",
+            found.join("\n")
+        ))
+    }
 }
 
 /// Links a probe object that calls `wifi_station_set_config` into the emulated image twice:
@@ -297,21 +463,61 @@ fn wrap_probe() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let object = dir.join("probe.o");
-    util::run(Command::new("xtensa-lx106-elf-gcc").args(["-c", "-mtext-section-literals", "-o"]).arg(&object).arg(&source))?;
+    util::run(
+        Command::new("xtensa-lx106-elf-gcc")
+            .args(["-c", "-mtext-section-literals", "-o"])
+            .arg(&object)
+            .arg(&source),
+    )?;
     let options = BuildOptions::default();
     let probe = vec![(object, "ramkey_wrap_probe".to_owned())];
-    let wrapped = firmware::LinkExtras { objects: probe.clone(), no_wrap: false, tag: "wrap-probe".to_owned() };
-    let out = firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &wrapped)?;
+    let wrapped = firmware::LinkExtras {
+        objects: probe.clone(),
+        no_wrap: false,
+        tag: "wrap-probe".to_owned(),
+    };
+    let out =
+        firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &wrapped)?;
     no_persistent_references(&out.elf)?;
     if checks::relocations_to(&out.elf, &["__wrap_wifi_station_set_config"])?.is_empty() {
         return Err("the probe's call did not reach __wrap_wifi_station_set_config".to_owned());
     }
-    let unwrapped = firmware::LinkExtras { objects: probe, no_wrap: true, tag: "no-wrap-probe".to_owned() };
-    let out = firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &unwrapped)?;
+    let unwrapped = firmware::LinkExtras {
+        objects: probe,
+        no_wrap: true,
+        tag: "no-wrap-probe".to_owned(),
+    };
+    let out =
+        firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &unwrapped)?;
     let found = checks::relocations_to(&out.elf, &firmware::WRAPPED)?;
     if found.is_empty() {
-        return Err("without --wrap the check saw no reference to wifi_station_set_config".to_owned());
+        return Err(
+            "without --wrap the check saw no reference to wifi_station_set_config".to_owned(),
+        );
     }
-    println!("        with --wrap: redirected; without: caught {}", found.join(", "));
+    println!(
+        "        with --wrap: redirected; without: caught {}",
+        found.join(", ")
+    );
+    Ok(())
+}
+
+/// The measuring tool works: both regions are counted, and a second run gives the same counts.
+fn bench_repeats() -> Result<(), String> {
+    let first = crate::bench::measure()?;
+    let second = crate::bench::measure()?;
+    if first.regions.contains(&0) {
+        return Err(format!(
+            "a region counted zero instructions: {:?}",
+            first.regions
+        ));
+    }
+    if first.regions != second.regions {
+        return Err(format!(
+            "counts differ between runs: {:?} vs {:?}",
+            first.regions, second.regions
+        ));
+    }
+    println!("        {:?} instructions, twice", first.regions);
     Ok(())
 }

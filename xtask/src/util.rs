@@ -5,7 +5,10 @@ use std::process::Command;
 
 /// The workspace root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// `target/ramkey`, where the build writes what users look at.
@@ -15,7 +18,9 @@ pub fn out_dir() -> PathBuf {
 
 /// Runs a command, failing with its output if it exits non-zero.
 pub fn run(cmd: &mut Command) -> Result<String, String> {
-    let output = cmd.output().map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         return Err(format!(
@@ -31,8 +36,14 @@ pub fn run(cmd: &mut Command) -> Result<String, String> {
 
 /// Runs a command with its output shown live.
 pub fn run_live(cmd: &mut Command) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
-    if status.success() { Ok(()) } else { Err(format!("{} failed ({status})", describe(cmd))) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(cmd)))
+    }
 }
 
 /// The command line, for error messages.

@@ -1,0 +1,166 @@
+//! `cargo xtask bench`: exact instruction counts of the firmware's costly steps, under QEMU.
+//!
+//! QEMU's TCG plugin API counts every executed lx106 instruction (`xtask/qemu-plugin/
+//! icount.c`, built here with the host's gcc); the `bench` firmware build marks the regions.
+//! Counts are identical from run to run, unlike time. They are instructions, not cycles: on
+//! the chip, flash-cache misses and memory wait states add to them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ramkey::rtc_record::{self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, Ssid};
+
+use crate::firmware::{self, BuildOptions, LinkMode, LiteralFix};
+use crate::qemu::{self, Echo, Scenario};
+use crate::util;
+
+/// Names of the measured regions, in the order the firmware runs them.
+pub const REGIONS: [&str; 2] = [
+    "boot decision, deep-sleep wake with a valid record",
+    "PBKDF2-HMAC-SHA1 PSK derivation (4096 rounds)",
+];
+
+/// One measurement.
+pub struct Counts {
+    /// Instructions per region, in [`REGIONS`] order.
+    pub regions: Vec<u64>,
+    /// Instructions of the whole run.
+    pub total: u64,
+}
+
+fn build_plugin() -> Result<PathBuf, String> {
+    let source = util::root().join("xtask/qemu-plugin/icount.c");
+    let plugin = util::out_dir().join("icount.so");
+    std::fs::create_dir_all(util::out_dir()).map_err(|e| e.to_string())?;
+    util::run(
+        Command::new("gcc")
+            .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
+            .arg(&plugin)
+            .arg(&source),
+    )?;
+    Ok(plugin)
+}
+
+fn symbol_address(elf: &Path, name: &str) -> Result<u64, String> {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(elf).map_err(|e| e.to_string())?;
+    let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
+    file.symbols()
+        .find(|s| s.name() == Ok(name))
+        .map(|s| s.address())
+        .ok_or_else(|| format!("{name} not found in {}", elf.display()))
+}
+
+fn valid_record() -> Result<Vec<u8>, String> {
+    let psk = ramkey::psk::derive(
+        &ramkey::secret::Passphrase::new(b"correct horse battery").map_err(|e| e.to_string())?,
+        &Ssid::new(b"Garden").map_err(|e| e.to_string())?,
+    );
+    let credentials = Credentials {
+        ssid: Ssid::new(b"Garden").map_err(|e| e.to_string())?,
+        key: NetworkKey::Psk(psk),
+        cache: Some(ReconnectCache {
+            bssid: [2, 0x52, 0x4B, 0, 0, 1],
+            channel: 6,
+        }),
+        ip: IpConfig::None,
+    };
+    let mut mem = RamRtc::filled(0);
+    rtc_record::store(&mut mem, &credentials).map_err(|e| e.to_string())?;
+    Ok(mem.words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// Builds the bench firmware and measures it once.
+pub fn measure() -> Result<Counts, String> {
+    let plugin = build_plugin()?;
+    let options = BuildOptions {
+        features: vec!["bench".to_owned()],
+        ..BuildOptions::default()
+    };
+    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
+    let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
+    let begin = symbol_address(elf, "ramkey_bench_begin")?;
+    let end = symbol_address(elf, "ramkey_bench_end")?;
+    let result = util::out_dir().join("qemu").join("icount.txt");
+    let _ = std::fs::remove_file(&result);
+    let scenario = Scenario {
+        reset_reason: 5,
+        rtc: Some(valid_record()?),
+        plugin: Some(format!(
+            "{},begin={begin:#x},end={end:#x},out={}",
+            plugin.display(),
+            result.display()
+        )),
+        ..Scenario::default()
+    };
+    let run = qemu::boot(elf, &scenario, Echo::Quiet)?;
+    if !run.console.contains("I bench: pbkdf2 vector ok")
+        || !run
+            .console
+            .contains("I bench: boot decision: record Valid -> station")
+    {
+        return Err(format!(
+            "the bench firmware did not do the measured work:\n{}",
+            run.console
+        ));
+    }
+    let text = std::fs::read_to_string(&result)
+        .map_err(|e| format!("no plugin output {}: {e}", result.display()))?;
+    let mut regions = Vec::new();
+    let mut total = 0;
+    for line in text.lines() {
+        let count = line
+            .split(':')
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+        match (line.starts_with("region"), line.starts_with("total"), count) {
+            (true, _, Some(n)) => regions.push(n),
+            (_, true, Some(n)) => total = n,
+            _ => {}
+        }
+    }
+    if regions.len() != REGIONS.len() {
+        return Err(format!(
+            "expected {} regions, the plugin reported:\n{text}",
+            REGIONS.len()
+        ));
+    }
+    Ok(Counts { regions, total })
+}
+
+/// `cargo xtask bench`: prints the counts and writes `target/ramkey/bench.json`.
+pub fn run() -> Result<(), String> {
+    crate::setup::ensure_build_tools()?;
+    crate::setup::ensure_qemu()?;
+    let counts = measure()?;
+    println!(
+        "{:<55} {:>14}",
+        "region (lx106, opt-level s)", "instructions"
+    );
+    let mut json = serde_json::Map::new();
+    for (name, count) in REGIONS.iter().zip(&counts.regions) {
+        println!("{name:<55} {count:>14}");
+        json.insert((*name).to_owned(), serde_json::json!(count));
+    }
+    println!(
+        "{:<55} {:>14}",
+        "whole bench run (boot to exit)", counts.total
+    );
+    let ms = |n: u64| n as f64 / 80_000.0;
+    println!(
+        "(at 80 MHz and one instruction per cycle, a lower bound: {:.2} ms and {:.0} ms)",
+        ms(counts.regions[0]),
+        ms(counts.regions[1])
+    );
+    let report =
+        serde_json::json!({ "unit": "instructions", "regions": json, "total": counts.total });
+    let path = util::out_dir().join("bench.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
+    )
+    .map_err(|e| e.to_string())?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
