@@ -97,53 +97,83 @@ pub fn no_console_calls(prod: &BuildOutput) -> Result<(), String> {
     }
 }
 
-/// Boots both images: development prints its boot lines; production prints nothing of its
-/// own (lines from the emulator start with `emu:`) and has released the console pins.
+/// Boots both images through two lifecycles (a power-on into setup mode, and a deep-sleep wake
+/// that connects, reports and sleeps): development prints its lines; production prints nothing
+/// of its own (lines from the emulator start with `emu:`) and has released the console pins.
 pub fn console_output(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), String> {
-    let run = |out: &BuildOutput| -> Result<qemu::Outcome, String> {
-        let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
-        qemu::boot(elf, &Scenario::default(), Echo::Quiet)
-    };
-    let dev_run = run(dev)?;
-    let prod_run = run(prod)?;
-    let firmware_lines = |console: &str| -> Vec<String> {
-        console
+    let (rtc, networks) = crate::scenarios::connected_cycle_inputs()?;
+    let lifecycles = [
+        ("power-on", Scenario::default()),
+        (
+            "connected cycle",
+            Scenario {
+                reset_reason: 5,
+                rtc: Some(rtc),
+                networks,
+                ..Scenario::default()
+            },
+        ),
+    ];
+    for (name, scenario) in lifecycles {
+        let run = |out: &BuildOutput| -> Result<qemu::Outcome, String> {
+            let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
+            qemu::boot(elf, &scenario, Echo::Quiet)
+        };
+        let dev_run = run(dev)?;
+        let prod_run = run(prod)?;
+        let firmware_lines = |console: &str| -> Vec<String> {
+            console
+                .lines()
+                .filter(|l| !l.starts_with("emu: "))
+                .map(str::to_owned)
+                .collect()
+        };
+        if firmware_lines(&dev_run.console).is_empty() {
+            return Err(format!(
+                "{name}: the development image printed nothing:\n{}",
+                dev_run.console
+            ));
+        }
+        if dev_run.status != prod_run.status {
+            return Err(format!(
+                "{name}: the images ended differently ({} vs {}):\n{}",
+                dev_run.status, prod_run.status, prod_run.console
+            ));
+        }
+        if name == "connected cycle" && !prod_run.console.contains("emu: wifi event: got ip") {
+            return Err(format!(
+                "{name}: the production image did not connect:\n{}",
+                prod_run.console
+            ));
+        }
+        let leaked = firmware_lines(&prod_run.console);
+        if !leaked.is_empty() {
+            return Err(format!(
+                "{name}: the production image printed:\n{}",
+                leaked.join("\n")
+            ));
+        }
+        let pins = prod_run
+            .console
             .lines()
-            .filter(|l| !l.starts_with("emu: "))
-            .map(str::to_owned)
-            .collect()
-    };
-    if firmware_lines(&dev_run.console).is_empty() {
-        return Err(format!(
-            "the development image printed nothing:\n{}",
-            dev_run.console
-        ));
-    }
-    let leaked = firmware_lines(&prod_run.console);
-    if !leaked.is_empty() {
-        return Err(format!(
-            "the production image printed:\n{}",
-            leaked.join("\n")
-        ));
-    }
-    let pins = prod_run
-        .console
-        .lines()
-        .find(|l| l.starts_with("emu: io_mux"))
-        .unwrap_or_default();
-    // GPIO function (3 for GPIO1/GPIO3 -> 0x30, 0 for GPIO2) plus the pull-up bit 0x80.
-    if pins != "emu: io_mux gpio1=0xb0 gpio3=0xb0 gpio2=0x80" {
-        return Err(format!("console pins not released as expected: {pins:?}"));
-    }
-    let dev_pins = dev_run
-        .console
-        .lines()
-        .find(|l| l.starts_with("emu: io_mux"))
-        .unwrap_or_default();
-    if dev_pins != "emu: io_mux gpio1=0x0 gpio3=0x0 gpio2=0x0" {
-        return Err(format!(
-            "the development image touched the console pins: {dev_pins:?}"
-        ));
+            .find(|l| l.starts_with("emu: io_mux"))
+            .unwrap_or_default();
+        // GPIO function (3 for GPIO1/GPIO3 -> 0x30, 0 for GPIO2) plus the pull-up bit 0x80.
+        if pins != "emu: io_mux gpio1=0xb0 gpio3=0xb0 gpio2=0x80" {
+            return Err(format!(
+                "{name}: console pins not released as expected: {pins:?}"
+            ));
+        }
+        let dev_pins = dev_run
+            .console
+            .lines()
+            .find(|l| l.starts_with("emu: io_mux"))
+            .unwrap_or_default();
+        if dev_pins != "emu: io_mux gpio1=0x0 gpio3=0x0 gpio2=0x0" {
+            return Err(format!(
+                "{name}: the development image touched the console pins: {dev_pins:?}"
+            ));
+        }
     }
     Ok(())
 }

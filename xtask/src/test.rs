@@ -78,7 +78,7 @@ pub fn run_all() -> Result<(), String> {
                 crate::production::no_console_calls(prod),
             );
             report.check(
-                "production: QEMU run prints nothing, console pins released",
+                "production: two QEMU lifecycles print nothing, console pins released",
                 crate::production::console_output(dev, prod),
             );
             report.check(
