@@ -6,16 +6,7 @@
 //! can reach the original. Setters with a RAM-only twin forward to it; the others refuse.
 //! `cargo xtask test` checks the linked ELF for relocations against the original names.
 
-/// The setters the link redirects (must match `WRAPPED` in `xtask/src/firmware.rs`).
-pub const WRAPPED: [&str; 7] = [
-    "wifi_station_set_config",
-    "wifi_set_opmode",
-    "wifi_softap_set_config",
-    "wifi_station_set_auto_connect",
-    "system_restore",
-    "wifi_set_phy_mode",
-    "wifi_station_ap_number_set",
-];
+// One `__wrap_` function for each name in `wifi_sys::PERSISTENT_SETTERS`.
 
 /// `wifi_station_set_config` -> the RAM-only `wifi_station_set_config_current`.
 #[unsafe(no_mangle)]

@@ -164,6 +164,19 @@ pub const ESPCONN_ARG: i8 = -12;
 /// Already connected.
 pub const ESPCONN_ISCONN: i8 = -15;
 
+/// Names of the persistent (flash-writing) setters that are deliberately not declared here.
+/// The firmware's link redirects every reference to them (`--wrap`); the build and its tests
+/// use this list.
+pub const PERSISTENT_SETTERS: [&str; 7] = [
+    "wifi_station_set_config",
+    "wifi_set_opmode",
+    "wifi_softap_set_config",
+    "wifi_station_set_auto_connect",
+    "system_restore",
+    "wifi_set_phy_mode",
+    "wifi_station_ap_number_set",
+];
+
 // ---------------------------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------------------------

@@ -38,16 +38,8 @@ const SDK_LIBRARIES: [&str; 10] = [
 const ROM_PROVIDED: [&str; 5] = ["memcpy", "memmove", "memset", "memcmp", "strlen"];
 
 /// The SDK's persistent (flash-writing) setters. The link redirects every reference to them
-/// to `__wrap_NAME` in `src/firmware/wrap.rs` (which lists the same names).
-pub const WRAPPED: [&str; 7] = [
-    "wifi_station_set_config",
-    "wifi_set_opmode",
-    "wifi_softap_set_config",
-    "wifi_station_set_auto_connect",
-    "system_restore",
-    "wifi_set_phy_mode",
-    "wifi_station_ap_number_set",
-];
+/// to `__wrap_NAME` in `src/firmware/wrap.rs`.
+pub const WRAPPED: [&str; 7] = wifi_sys::PERSISTENT_SETTERS;
 
 /// Test-only changes to a link (see `test.rs`).
 #[derive(Clone, Debug, Default)]
