@@ -6,6 +6,7 @@
 mod bench;
 mod checks;
 mod firmware;
+mod fuzz;
 mod image;
 mod litfix;
 mod production;
@@ -37,6 +38,8 @@ commands:
         The Rust share of each memory region, as a table and target/ramkey/size.json.
   bench Instruction counts (QEMU plugin) of the boot decision and one PBKDF2 derivation,
         printed and written to target/ramkey/bench.json.
+  fuzz [--seconds N]
+        Run every cargo-fuzz target in fuzz/ for N seconds (default 60).
   setup Install what is missing (apt packages as root, rust-src, esptool venv).
 ";
 
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
             checks::size_report(&out).map(|_| ())
         }),
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("setup") => setup::ensure_all().map(|_| ()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

@@ -139,6 +139,10 @@ pub fn run_all() -> Result<(), String> {
         literal_fix_still_needed(),
     );
     report.check(
+        &format!("fuzz: every target {FUZZ_SECONDS} s without a crash"),
+        fuzz_smoke(),
+    );
+    report.check(
         "bench: instruction counts are exact (two runs agree)",
         bench_repeats(),
     );
@@ -519,5 +523,16 @@ fn bench_repeats() -> Result<(), String> {
         ));
     }
     println!("        {:?} instructions, twice", first.regions);
+    Ok(())
+}
+
+/// Seconds each fuzz target runs in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
+const FUZZ_SECONDS: u32 = 20;
+
+fn fuzz_smoke() -> Result<(), String> {
+    let results = crate::fuzz::run_all(FUZZ_SECONDS)?;
+    for (target, runs) in &results {
+        println!("        {target}: {runs} runs");
+    }
     Ok(())
 }
