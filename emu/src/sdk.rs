@@ -38,6 +38,7 @@ struct System {
     reset: rst_info,
     os_print: u8,
     flash_size_map: Option<u32>,
+    init_done: Option<unsafe extern "C" fn()>,
 }
 
 static SYSTEM: Global<System> = Global::new(System {
@@ -53,6 +54,7 @@ static SYSTEM: Global<System> = Global::new(System {
     },
     os_print: 1,
     flash_size_map: None,
+    init_done: None,
 });
 
 /// Entry from `start.S`: the part of the SDK's start-up the firmware can observe.
@@ -75,6 +77,11 @@ pub extern "C" fn ramkey_emu_main() -> ! {
     say!("partition table accepted, flash size map {map}");
     // SAFETY: as above.
     unsafe { user_init() };
+    // The SDK finishes its own initialisation, then calls the registered callback.
+    if let Some(init_done) = SYSTEM.with(|s| s.init_done.take()) {
+        // SAFETY: registered by the firmware through system_init_done_cb with that signature.
+        unsafe { init_done() };
+    }
 
     for _ in 0..MAX_EVENTS {
         match SCHEDULER.with(|s| s.next()) {
@@ -216,6 +223,13 @@ pub fn flash_bytes() -> Option<u32> {
         4 | 6 => Some(0x40_0000),
         _ => None,
     })
+}
+
+emulate! {
+    /// Remembers the callback; called once `user_init` has returned.
+    fn system_init_done_cb(cb: Option<unsafe extern "C" fn()>) {
+        SYSTEM.with(|s| s.init_done = cb);
+    }
 }
 
 emulate! {

@@ -150,15 +150,20 @@ pub extern "C" fn user_init() {
         let _ = crate::selftest::report(&mut LineWriter);
         return;
     }
+    // WiFi must not be started from user_init: the lifecycle runs once the SDK is ready.
+    // SAFETY: registering a callback with the SDK's signature.
+    unsafe { wifi_sys::system_init_done_cb(Some(on_init_done)) };
+}
+
+/// Runs after the SDK's initialisation: the boot lifecycle (or the bench regions).
+unsafe extern "C" fn on_init_done() {
+    let reason = reset_reason();
     #[cfg(feature = "bench")]
     {
         bench::run(reason);
         return;
     }
-    #[allow(
-        unreachable_code,
-        reason = "self-test and bench builds stop before the lifecycle"
-    )]
+    #[allow(unreachable_code, reason = "bench builds stop before the lifecycle")]
     lifecycle::start(reason);
 }
 

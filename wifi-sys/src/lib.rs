@@ -640,6 +640,9 @@ unsafe extern "C" {
     pub fn system_get_rst_info() -> *mut rst_info;
     /// Restarts (asynchronously, from the SDK's task).
     pub fn system_restart();
+    /// Registers the function the SDK calls once its initialisation is done (after
+    /// `user_init` returns). WiFi connections and scans must start from there, not `user_init`.
+    pub fn system_init_done_cb(cb: Option<unsafe extern "C" fn()>);
     /// 0 silences the SDK's own prints.
     pub fn system_set_os_print(onoff: u8);
     /// The SDK version string.
