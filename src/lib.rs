@@ -3,7 +3,7 @@
 //! This crate is two things at once:
 //! - on the host, a `no_std` library of portable logic (RTC record, boot decision, flash
 //!   layout, ...) with no SDK types in its API, tested with plain `cargo test`;
-//! - on the lx106 target, the firmware: [`firmware`] adds the SDK entry points
+//! - on the lx106 target, the firmware: the `firmware` module adds the SDK entry points
 //!   (`user_pre_init`, `user_init`) and the thin glue over `wifi-sys`.
 //!
 //! Portable modules forbid `unsafe`; only the target glue may use it.

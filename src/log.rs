@@ -1,6 +1,6 @@
 //! Logging: the one place console output is decided.
 //!
-//! Every module logs through [`info!`], [`warn!`] and [`error!`]. In development builds they
+//! Every module logs through `info!`, `warn!` and `error!`. In development builds they
 //! format into a fixed buffer and hand the bytes to a sink (the SDK console on the target, a
 //! capture buffer in host tests). With the `production` feature every macro expands to
 //! nothing: the arguments are not evaluated and no format string reaches the image.
