@@ -185,48 +185,6 @@ pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
     Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listing_scan_finds_misaligned_targets() {
-        let listing = "\
-40210000 <f>:
-40210004:\tl32r\ta2, 40210000 <f>
-40210007:\tl32r\ta3, 4021000e <g+0x2>
-4021000a:\tret.n
-";
-        let scan = scan_listing(listing);
-        assert_eq!(scan.loads, 2);
-        assert_eq!(scan.misaligned.len(), 1);
-        assert!(scan.misaligned[0].contains("4021000e"));
-    }
-
-    #[test]
-    fn map_sizes_split_own_and_foreign_objects() {
-        let map = "\
-Discarded input sections
- .text.gone     0x0 0x99 /x/ramkey-firmware.o
-Linker script and memory map
-
-.irom0.text     0x40210000      0x130
- .text.user_init
-                0x40210000       0x30 /b/obj/ramkey-firmware.o
- .text.memcpy   0x40210030      0x100 /sdk/lib/libmain.a(mem.o)
-.data           0x3ffe8000        0x8
- .data.x        0x3ffe8000        0x8 /b/obj/ramkey-builtins.o
-";
-        let own = vec![
-            "ramkey-firmware.o".to_owned(),
-            "ramkey-builtins.o".to_owned(),
-        ];
-        let sizes = sizes_from_map(map, &own);
-        assert_eq!(sizes.sections[".irom0.text"], (0x30, 0x130));
-        assert_eq!(sizes.sections[".data"], (8, 8));
-    }
-}
-
 /// Printable runs of at least `min` bytes in an ELF's allocated data sections (`.rodata`,
 /// `.data`): what `strings` would find in the image.
 pub fn image_strings(elf: &Path, min: usize) -> Result<Vec<String>, String> {
@@ -316,4 +274,46 @@ pub fn relocations_to(elf: &Path, names: &[&str]) -> Result<Vec<String>, String>
         ));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_scan_finds_misaligned_targets() {
+        let listing = "\
+40210000 <f>:
+40210004:\tl32r\ta2, 40210000 <f>
+40210007:\tl32r\ta3, 4021000e <g+0x2>
+4021000a:\tret.n
+";
+        let scan = scan_listing(listing);
+        assert_eq!(scan.loads, 2);
+        assert_eq!(scan.misaligned.len(), 1);
+        assert!(scan.misaligned[0].contains("4021000e"));
+    }
+
+    #[test]
+    fn map_sizes_split_own_and_foreign_objects() {
+        let map = "\
+Discarded input sections
+ .text.gone     0x0 0x99 /x/ramkey-firmware.o
+Linker script and memory map
+
+.irom0.text     0x40210000      0x130
+ .text.user_init
+                0x40210000       0x30 /b/obj/ramkey-firmware.o
+ .text.memcpy   0x40210030      0x100 /sdk/lib/libmain.a(mem.o)
+.data           0x3ffe8000        0x8
+ .data.x        0x3ffe8000        0x8 /b/obj/ramkey-builtins.o
+";
+        let own = vec![
+            "ramkey-firmware.o".to_owned(),
+            "ramkey-builtins.o".to_owned(),
+        ];
+        let sizes = sizes_from_map(map, &own);
+        assert_eq!(sizes.sections[".irom0.text"], (0x30, 0x130));
+        assert_eq!(sizes.sections[".data"], (8, 8));
+    }
 }

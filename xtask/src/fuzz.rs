@@ -18,14 +18,13 @@ pub fn targets() -> Result<Vec<String>, String> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin {
-            if let Some(value) = line
+        } else if in_bin
+            && let Some(value) = line
                 .strip_prefix("name")
                 .map(str::trim)
                 .and_then(|v| v.strip_prefix('='))
-            {
-                names.push(value.trim().trim_matches('"').to_owned());
-            }
+        {
+            names.push(value.trim().trim_matches('"').to_owned());
         }
     }
     if names.is_empty() {
