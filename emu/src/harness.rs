@@ -20,7 +20,8 @@ const MAGIC: u32 = 0x4D45_4B52;
 const VERSION: u32 = 1;
 /// Networks the mailbox can describe.
 pub const MAX_NETWORKS: usize = 4;
-/// Words per network: 4 header bytes, ssid 32, psk 32, bssid 6 + 2 pad, ip 4.
+/// Words per network: 4 header bytes (ssid length, channel, flags, rssi), ssid 32, psk 32,
+/// bssid 6 + 2 pad, ip 4.
 pub const NETWORK_WORDS: usize = 20;
 
 /// How a scripted access point answers a connection attempt.
@@ -51,6 +52,8 @@ pub struct Network {
     pub bssid: [u8; 6],
     /// The address its DHCP server hands out (network order bytes).
     pub ip: [u8; 4],
+    /// Signal strength a scan reports, dBm.
+    pub rssi: i8,
 }
 
 impl Network {
@@ -113,6 +116,7 @@ impl Settings {
                 psk: [0; 32],
                 bssid: [0; 6],
                 ip: [0; 4],
+                rssi: bytes[3] as i8,
             };
             network.ssid.copy_from_slice(&bytes[4..36]);
             network.psk.copy_from_slice(&bytes[36..68]);

@@ -16,6 +16,8 @@ mod flash;
 #[cfg(target_arch = "xtensa")]
 mod harness;
 #[cfg(target_arch = "xtensa")]
+mod net;
+#[cfg(target_arch = "xtensa")]
 mod rtc;
 #[cfg(target_arch = "xtensa")]
 mod scheduler;

@@ -18,6 +18,8 @@ pub const O_RDWR: u32 = 0o2;
 pub const O_CREAT: u32 = 0o100;
 /// Truncate on open.
 pub const O_TRUNC: u32 = 0o1000;
+/// Append.
+pub const O_APPEND: u32 = 0o2000;
 /// Write only.
 pub const O_WRONLY: u32 = 0o1;
 

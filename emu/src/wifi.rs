@@ -14,7 +14,7 @@
 
 use core::ffi::c_void;
 
-use wifi_sys::{ETSTimer, System_Event_t, station_config};
+use wifi_sys::{ETSTimer, System_Event_t, bss_info, ip_info, softap_config, station_config};
 
 use crate::emulate;
 use crate::harness::{Answer, Network};
@@ -194,6 +194,7 @@ unsafe extern "C" fn deliver(_arg: *mut c_void) {
         open: false,
         bssid: [0; 6],
         ip: [0; 4],
+        rssi: 0,
     };
     let mut target = network.unwrap_or(fallback);
     if network.is_none() {
@@ -407,4 +408,233 @@ pub extern "C" fn wifi_softap_set_config(config: *mut c_void) -> bool {
     let _ = config;
     persistent("wifi_softap_set_config", None);
     true
+}
+
+/// MAC addresses of the emulated chip (the soft AP's is the station's with the local bit).
+const STATION_MAC: [u8; 6] = [0x5C, 0xCF, 0x7F, 0xA1, 0xB2, 0xC3];
+const SOFTAP_MAC: [u8; 6] = [0x5E, 0xCF, 0x7F, 0xA1, 0xB2, 0xC3];
+
+struct Extra {
+    softap_ip: ip_info,
+    scan_results: [bss_info; crate::harness::MAX_NETWORKS],
+    scan_done: Option<unsafe extern "C" fn(*mut c_void, u32)>,
+}
+
+static EXTRA: Global<Extra> = Global::new(Extra {
+    softap_ip: ip_info {
+        ip: wifi_sys::ip_addr { addr: 0 },
+        netmask: wifi_sys::ip_addr { addr: 0 },
+        gw: wifi_sys::ip_addr { addr: 0 },
+    },
+    scan_results: [bss_info {
+        next: core::ptr::null_mut(),
+        bssid: [0; 6],
+        ssid: [0; 32],
+        ssid_len: 0,
+        channel: 0,
+        rssi: 0,
+        authmode: 0,
+        is_hidden: 0,
+        freq_offset: 0,
+        freqcal_val: 0,
+        esp_mesh_ie: core::ptr::null_mut(),
+        simple_pair: 0,
+        pairwise_cipher: 0,
+        group_cipher: 0,
+        phy_bits: 0,
+    }; crate::harness::MAX_NETWORKS],
+    scan_done: None,
+});
+
+static SCAN_TIMER: Global<ETSTimer> = Global::new(ETSTimer {
+    timer_next: core::ptr::null_mut(),
+    timer_expire: 0,
+    timer_period: 0,
+    timer_func: None,
+    timer_arg: core::ptr::null_mut(),
+});
+
+emulate! {
+    /// Configures the soft AP without writing flash. Prints the settings and the key's length
+    /// (never the key).
+    fn wifi_softap_set_config_current(config: *mut softap_config) -> bool {
+        if config.is_null() {
+            return false;
+        }
+        // SAFETY: the firmware passes a valid softap_config.
+        let c = unsafe { *config };
+        let len = if c.ssid_len == 0 {
+            c.ssid.iter().position(|&b| b == 0).unwrap_or(32)
+        } else {
+            usize::from(c.ssid_len).min(32)
+        };
+        let key_len = c.password.iter().position(|&b| b == 0).unwrap_or(64);
+        say!(
+            "wifi: wifi_softap_set_config_current ssid={} auth={} channel={} hidden={} max_connection={} key={key_len} chars",
+            printable(&c.ssid[..len]),
+            c.authmode,
+            c.channel,
+            c.ssid_hidden,
+            c.max_connection
+        );
+        true
+    }
+}
+
+emulate! {
+    /// Starts the soft AP's DHCP server.
+    fn wifi_softap_dhcps_start() -> bool {
+        say!("wifi: wifi_softap_dhcps_start");
+        true
+    }
+}
+
+emulate! {
+    /// Stops the soft AP's DHCP server.
+    fn wifi_softap_dhcps_stop() -> bool {
+        true
+    }
+}
+
+emulate! {
+    /// Starts the station's DHCP client.
+    fn wifi_station_dhcpc_start() -> bool {
+        true
+    }
+}
+
+emulate! {
+    /// Stops the station's DHCP client.
+    fn wifi_station_dhcpc_stop() -> bool {
+        true
+    }
+}
+
+emulate! {
+    /// Whether the SDK reconnects by itself (the emulator never does).
+    fn wifi_station_set_reconnect_policy(set: bool) -> bool {
+        let _ = set;
+        true
+    }
+}
+
+emulate! {
+    /// Sets an interface's address (the soft AP's is remembered).
+    fn wifi_set_ip_info(if_index: u8, info: *mut ip_info) -> bool {
+        if info.is_null() {
+            return false;
+        }
+        // SAFETY: the firmware passes a valid ip_info.
+        let info = unsafe { *info };
+        let ip = info.ip.addr.to_le_bytes();
+        say!("wifi: wifi_set_ip_info({if_index}) {}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+        if if_index == wifi_sys::SOFTAP_IF {
+            EXTRA.with(|e| e.softap_ip = info);
+        }
+        true
+    }
+}
+
+emulate! {
+    /// An interface's address.
+    fn wifi_get_ip_info(if_index: u8, info: *mut ip_info) -> bool {
+        if info.is_null() {
+            return false;
+        }
+        let value = EXTRA.with(|e| e.softap_ip);
+        // SAFETY: the firmware passes a writable ip_info.
+        unsafe { *info = if if_index == wifi_sys::SOFTAP_IF { value } else { ip_info::default() } };
+        true
+    }
+}
+
+emulate! {
+    /// The chip's MAC addresses.
+    fn wifi_get_macaddr(if_index: u8, macaddr: *mut u8) -> bool {
+        if macaddr.is_null() {
+            return false;
+        }
+        let mac = if if_index == wifi_sys::SOFTAP_IF { SOFTAP_MAC } else { STATION_MAC };
+        // SAFETY: the firmware passes a 6-byte buffer.
+        unsafe { core::ptr::copy_nonoverlapping(mac.as_ptr(), macaddr, 6) };
+        true
+    }
+}
+
+emulate! {
+    /// A chip id.
+    fn system_get_chip_id() -> u32 {
+        0x00A1_B2C3
+    }
+}
+
+emulate! {
+    /// The station configuration in use.
+    fn wifi_station_get_config(config: *mut station_config) -> bool {
+        if config.is_null() {
+            return false;
+        }
+        let bytes = STATION.with(|s| s.config);
+        // SAFETY: `config` points to a writable station_config of CONFIG_BYTES bytes.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), config as *mut u8, CONFIG_BYTES) };
+        true
+    }
+}
+
+unsafe extern "C" fn scan_finished(_arg: *mut c_void) {
+    let networks = crate::sdk::settings().networks;
+    let (head, done) = EXTRA.with(|e| {
+        let mut count = 0;
+        for network in networks.iter().flatten() {
+            let entry = &mut e.scan_results[count];
+            entry.bssid = network.bssid;
+            entry.ssid = network.ssid;
+            entry.ssid_len = network.ssid_len;
+            entry.channel = network.channel;
+            entry.rssi = network.rssi;
+            entry.authmode = if network.open {
+                wifi_sys::AUTH_OPEN
+            } else {
+                wifi_sys::AUTH_WPA2_PSK
+            };
+            count += 1;
+        }
+        for i in 0..count {
+            let next = if i + 1 < count {
+                &raw mut e.scan_results[i + 1]
+            } else {
+                core::ptr::null_mut()
+            };
+            e.scan_results[i].next = next;
+        }
+        let head = if count > 0 {
+            &raw mut e.scan_results[0]
+        } else {
+            core::ptr::null_mut()
+        };
+        (head, e.scan_done.take())
+    });
+    say!("wifi event: scan done");
+    if let Some(done) = done {
+        // SAFETY: registered by the firmware with the SDK's signature; status 0 is OK.
+        unsafe { done(head.cast(), 0) };
+    }
+}
+
+emulate! {
+    /// Scans: the scripted networks arrive as a bss_info list two virtual seconds later.
+    fn wifi_station_scan(
+        config: *mut wifi_sys::scan_config,
+        done: Option<unsafe extern "C" fn(*mut c_void, u32)>,
+    ) -> bool {
+        let _ = config;
+        say!("wifi: wifi_station_scan");
+        EXTRA.with(|e| e.scan_done = done);
+        let timer = SCAN_TIMER.with(|t| {
+            t.timer_func = Some(scan_finished);
+            t as *mut ETSTimer
+        });
+        SCHEDULER.with(|s| s.arm(timer, 2_000_000, false));
+        true
+    }
 }

@@ -52,6 +52,8 @@ pub struct ScriptedNetwork {
     pub ip: [u8; 4],
     /// Never answers connection attempts.
     pub silent: bool,
+    /// Signal strength a scan reports, dBm.
+    pub rssi: i8,
 }
 
 impl ScriptedNetwork {
@@ -61,6 +63,7 @@ impl ScriptedNetwork {
         bytes[0] = len as u8;
         bytes[1] = self.channel;
         bytes[2] = u8::from(self.silent) | (u8::from(self.psk.is_none()) << 1);
+        bytes[3] = self.rssi as u8;
         bytes[4..4 + len].copy_from_slice(&self.ssid[..len]);
         if let Some(psk) = &self.psk {
             bytes[36..68].copy_from_slice(psk);

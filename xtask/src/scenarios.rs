@@ -58,6 +58,7 @@ impl Network {
             bssid: self.bssid,
             ip: [192, 168, 7, 40 + self.bssid[5]],
             silent: false,
+            rssi: -50 - 5 * self.bssid[5] as i8,
         }
     }
 
