@@ -41,6 +41,8 @@ macro_rules! emulate {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         #[unsafe(no_mangle)]
+        // A recognisable section name, so size reports can tell the emulator from ramkey.
+        #[unsafe(link_section = concat!(".text.ramkey_emu.", stringify!($name)))]
         pub extern "C" fn $name($($arg: $ty),*) $(-> $ret)? $body
 
         const _: () = {

@@ -59,6 +59,7 @@ static SYSTEM: Global<System> = Global::new(System {
 
 /// Entry from `start.S`: the part of the SDK's start-up the firmware can observe.
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.ramkey_emu.main")]
 pub extern "C" fn ramkey_emu_main() -> ! {
     let settings = Settings::read();
     SYSTEM.with(|s| {

@@ -372,6 +372,7 @@ fn persistent(name: &str, config: Option<&[u8; CONFIG_BYTES]>) {
 
 /// Flash-writing station setter (emulated; unreachable from ramkey through the link's --wrap).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.ramkey_emu.wifi_station_set_config")]
 pub extern "C" fn wifi_station_set_config(config: *mut station_config) -> bool {
     if config.is_null() {
         return false;
@@ -388,6 +389,7 @@ pub extern "C" fn wifi_station_set_config(config: *mut station_config) -> bool {
 
 /// Flash-writing opmode setter (emulated; see [`wifi_station_set_config`]).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.ramkey_emu.wifi_set_opmode")]
 pub extern "C" fn wifi_set_opmode(opmode: u8) -> bool {
     persistent("wifi_set_opmode", None);
     STATION.with(|s| s.opmode = opmode);
@@ -396,6 +398,7 @@ pub extern "C" fn wifi_set_opmode(opmode: u8) -> bool {
 
 /// Flash-writing auto-connect setter (emulated; see [`wifi_station_set_config`]).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.ramkey_emu.wifi_station_set_auto_connect")]
 pub extern "C" fn wifi_station_set_auto_connect(set: u8) -> bool {
     let _ = set;
     persistent("wifi_station_set_auto_connect", None);
@@ -404,6 +407,7 @@ pub extern "C" fn wifi_station_set_auto_connect(set: u8) -> bool {
 
 /// Flash-writing soft-AP setter (emulated; see [`wifi_station_set_config`]).
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.ramkey_emu.wifi_softap_set_config")]
 pub extern "C" fn wifi_softap_set_config(config: *mut c_void) -> bool {
     let _ = config;
     persistent("wifi_softap_set_config", None);

@@ -59,6 +59,9 @@ pub fn scan_listing(listing: &str) -> LiteralScan {
 pub struct Sizes {
     /// Output section -> (bytes from the project's objects, bytes in all).
     pub sections: BTreeMap<String, (u64, u64)>,
+    /// Output section -> bytes of the emulated SDK inside the project's objects (input
+    /// sections whose name contains `ramkey_emu`, the emulator's crate and section prefix).
+    pub emulator: BTreeMap<String, u64>,
 }
 
 /// Regions reported, in order.
@@ -70,6 +73,7 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
     let mut sizes = Sizes::default();
     let mut current: Option<String> = None;
     let mut pending_name = false;
+    let mut input_name = String::new();
     let body = map
         .split_once("Linker script and memory map")
         .map_or(map, |(_, b)| b);
@@ -86,12 +90,14 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
         let is_input_start = line.starts_with(' ') && !line.starts_with("  ") && tokens.len() == 1;
         if is_input_start {
             pending_name = true;
+            input_name = tokens[0].to_owned();
             continue;
         }
         let (size, file) = match tokens.as_slice() {
             [name, address, size, file]
                 if line.starts_with(' ') && name.starts_with('.') && address.starts_with("0x") =>
             {
+                input_name = (*name).to_owned();
                 (*size, *file)
             }
             [address, size, file] if pending_name && address.starts_with("0x") => (*size, *file),
@@ -112,6 +118,9 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
         entry.1 += bytes;
         if own.contains(&name) {
             entry.0 += bytes;
+            if input_name.contains("ramkey_emu") || name == "ramkey-start.o" {
+                *sizes.emulator.entry(section.clone()).or_default() += bytes;
+            }
         }
     }
     sizes
@@ -135,7 +144,9 @@ pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
     let totals = elf_section_sizes(&out.elf)?;
     let linked_with = match &out.mode {
         LinkMode::Emulated => {
-            "emulated SDK (the project's share includes the emulator, which is Rust too)"
+            "emulated SDK: its named code and data count as `emulator`; its anonymous \
+             constants (string literals) cannot be told apart and stay in `ramkey`; \
+             set ESP8266_NONOS_SDK for exact numbers"
         }
         LinkMode::Sdk(_) => "NONOS SDK",
     };
@@ -145,8 +156,8 @@ pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
         out.options.variant()
     );
     println!(
-        "{:<12} {:>10} {:>10} {:>10}",
-        "section", "ramkey", "whole", "limit"
+        "{:<12} {:>10} {:>10} {:>10} {:>10}",
+        "section", "ramkey", "emulator", "whole", "limit"
     );
     let limits: BTreeMap<&str, u64> = [
         (
@@ -163,12 +174,19 @@ pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
     let mut json = serde_json::Map::new();
     for name in REPORTED {
         let (own, _) = sizes.sections.get(name).copied().unwrap_or_default();
+        let emulator = sizes.emulator.get(name).copied().unwrap_or_default();
+        let ramkey = own.saturating_sub(emulator);
         let whole = totals.get(name).copied().unwrap_or_default();
         let limit = limits.get(name).copied().unwrap_or_default();
-        println!("{name:<12} {own:>10} {whole:>10} {limit:>10}");
+        println!("{name:<12} {ramkey:>10} {emulator:>10} {whole:>10} {limit:>10}");
         json.insert(
             name.to_owned(),
-            serde_json::json!({ "ramkey": own, "whole_image": whole, "region_limit": limit }),
+            serde_json::json!({
+                "ramkey": ramkey,
+                "emulator": emulator,
+                "whole_image": whole,
+                "region_limit": limit
+            }),
         );
     }
     println!("(.data, .rodata and .bss share one 80 KiB DRAM region; .text is the 32 KiB IRAM)");
@@ -301,10 +319,12 @@ Discarded input sections
  .text.gone     0x0 0x99 /x/ramkey-firmware.o
 Linker script and memory map
 
-.irom0.text     0x40210000      0x130
+.irom0.text     0x40210000      0x140
  .text.user_init
                 0x40210000       0x30 /b/obj/ramkey-firmware.o
  .text.memcpy   0x40210030      0x100 /sdk/lib/libmain.a(mem.o)
+ .text.ramkey_emu.ets_putc
+                0x40210130       0x10 /b/obj/ramkey-firmware.o
 .data           0x3ffe8000        0x8
  .data.x        0x3ffe8000        0x8 /b/obj/ramkey-builtins.o
 ";
@@ -313,7 +333,9 @@ Linker script and memory map
             "ramkey-builtins.o".to_owned(),
         ];
         let sizes = sizes_from_map(map, &own);
-        assert_eq!(sizes.sections[".irom0.text"], (0x30, 0x130));
+        assert_eq!(sizes.sections[".irom0.text"], (0x30 + 0x10, 0x140));
         assert_eq!(sizes.sections[".data"], (8, 8));
+        assert_eq!(sizes.emulator[".irom0.text"], 0x10);
+        assert!(!sizes.emulator.contains_key(".data"));
     }
 }
