@@ -1,25 +1,34 @@
 //! Raw bindings to the subset of the ESP8266 NONOS SDK 3.x that ramkey uses.
 //!
-//! Bindings only: `#[repr(C)]` types with the SDK's C names, constants, `extern "C"`
-//! declarations and compile-time layout checks. No logic and no safe wrappers: those live in
-//! the firmware glue (`ramkey::firmware`), which is the only code allowed to call these.
+//! Bindings only (the `esp-rom-sys` pattern): `#[repr(C)]` types under the SDK's C names,
+//! constants, `unsafe extern "C"` declarations and compile-time layout checks. No logic and no
+//! safe wrappers: those live in the firmware glue (`ramkey::firmware`), the only code that
+//! calls these and the one place that turns C return codes into errors.
 //!
 //! # Deliberately absent
-//! The persistent setters write the SDK's parameter block to flash, so ramkey must never call
-//! them, and they are not declared here: `wifi_station_set_config`, `wifi_set_opmode`,
-//! `wifi_softap_set_config`, `wifi_station_set_auto_connect`, `system_restore`,
-//! `wifi_set_phy_mode` and `wifi_station_ap_number_set`. Rust code cannot name what is not
-//! declared; the firmware's link also redirects them (`--wrap`) for the SDK's own C objects.
+//! These SDK calls write the SDK's parameter block (in the `SYSTEM_PARAMETER` partition at the
+//! end of flash) and so would put WiFi credentials or settings into flash. ramkey must never
+//! call them, so they are not declared here and Rust code cannot name them:
+//! `wifi_station_set_config`, `wifi_set_opmode`, `wifi_softap_set_config`,
+//! `wifi_station_set_auto_connect`, `system_restore`, `wifi_set_phy_mode` and
+//! `wifi_station_ap_number_set` (listed in [`PERSISTENT_SETTERS`]). The firmware's link also
+//! redirects them (`--wrap`) so that the SDK's own C objects cannot reach the originals either.
+//! The `_current` setters declared below change only the running configuration.
 //!
 //! # Layout
-//! C `bool` is one byte, every C enum is a `u32`, pointers are 32 bits. The sizes and field
-//! offsets below were measured from the SDK headers with the lx106 GCC; each is asserted at
-//! compile time on 32-bit targets (the host tests check the pointer-free ones too).
+//! C `bool` is one byte, every C enum is a `u32`, pointers are 32 bits and `uint64` is
+//! 8-aligned. The sizes and field offsets were measured from the SDK 3.0.x headers with the
+//! lx106 GCC; each is asserted at compile time on 32-bit targets, and the host tests check the
+//! structs whose layout does not depend on the pointer width.
+//!
+//! # Lifetimes the SDK imposes
+//! The SDK keeps pointers to an armed [`ETSTimer`], to an [`espconn`] and its [`esp_tcp`] or
+//! [`esp_udp`] block, and to a task's [`ETSEvent`] queue: they must outlive their registration
+//! (in practice, be `static`). Configurations passed to the `_current` setters are copied.
 #![no_std]
 #![allow(
     non_camel_case_types,
-    non_snake_case,
-    reason = "the SDK's own C names, so the bindings read like its headers"
+    reason = "the SDK's own C type names, so the bindings read like its headers"
 )]
 
 use core::ffi::{c_char, c_void};
@@ -115,16 +124,30 @@ pub const REASON_DEEP_SLEEP_AWAKE: u32 = 5;
 /// Reset pin.
 pub const REASON_EXT_SYS_RST: u32 = 6;
 
-/// `partition_type_t`: RF calibration sector (the application must define it).
+/// `partition_type_t`: not a partition.
+pub const SYSTEM_PARTITION_INVALID: u32 = 0;
+/// Boot loader (fixed address, adjustable size).
+pub const SYSTEM_PARTITION_BOOTLOADER: u32 = 1;
+/// First OTA image (fixed address, adjustable size).
+pub const SYSTEM_PARTITION_OTA_1: u32 = 2;
+/// Second OTA image (fixed address, adjustable size).
+pub const SYSTEM_PARTITION_OTA_2: u32 = 3;
+/// RF calibration sector (the application must define it).
 pub const SYSTEM_PARTITION_RF_CAL: u32 = 4;
 /// PHY init data sector (must be defined).
 pub const SYSTEM_PARTITION_PHY_DATA: u32 = 5;
 /// The SDK's parameter sectors (must be defined, 0x3000 bytes).
 pub const SYSTEM_PARTITION_SYSTEM_PARAMETER: u32 = 6;
+/// AT firmware parameters (types 7..=13 belong to SDK components ramkey does not link).
+pub const SYSTEM_PARTITION_AT_PARAMETER: u32 = 7;
 /// First type number free for the application's own partitions.
 pub const SYSTEM_PARTITION_CUSTOMER_BEGIN: u32 = 100;
 
-/// `flash_size_map`: 1 MB, 512 KB + 512 KB.
+/// `flash_size_map`: 512 KB, 256 KB + 256 KB (rejected by `system_partition_table_regist`).
+pub const FLASH_SIZE_4M_MAP_256_256: u32 = 0;
+/// 256 KB, one 256 KB image (rejected by `system_partition_table_regist`).
+pub const FLASH_SIZE_2M: u32 = 1;
+/// 1 MB, 512 KB + 512 KB.
 pub const FLASH_SIZE_8M_MAP_512_512: u32 = 2;
 /// 2 MB, 512 KB + 512 KB.
 pub const FLASH_SIZE_16M_MAP_512_512: u32 = 3;
@@ -134,6 +157,13 @@ pub const FLASH_SIZE_32M_MAP_512_512: u32 = 4;
 pub const FLASH_SIZE_16M_MAP_1024_1024: u32 = 5;
 /// 4 MB, 1024 KB + 1024 KB.
 pub const FLASH_SIZE_32M_MAP_1024_1024: u32 = 6;
+/// 4 MB, 2048 KB + 2048 KB: listed by the SDK but not supported (rejected by
+/// `system_partition_table_regist`).
+pub const FLASH_SIZE_32M_MAP_2048_2048: u32 = 7;
+/// 8 MB, 1024 KB + 1024 KB.
+pub const FLASH_SIZE_64M_MAP_1024_1024: u32 = 8;
+/// 16 MB, 1024 KB + 1024 KB.
+pub const FLASH_SIZE_128M_MAP_1024_1024: u32 = 9;
 
 /// First RTC memory block of the user area (`system_rtc_mem_*`).
 pub const RTC_USER_FIRST_BLOCK: u8 = 64;
@@ -147,22 +177,83 @@ pub const SPI_FLASH_RESULT_ERR: u32 = 1;
 /// Timeout.
 pub const SPI_FLASH_RESULT_TIMEOUT: u32 = 2;
 
-/// `espconn.type`: TCP.
+/// `wifi_station_scan` callback status (`STATUS`): the list is valid.
+pub const SCAN_STATUS_OK: u32 = 0;
+/// The scan failed; the list pointer must not be read.
+pub const SCAN_STATUS_FAIL: u32 = 1;
+/// Still pending.
+pub const SCAN_STATUS_PENDING: u32 = 2;
+/// Busy.
+pub const SCAN_STATUS_BUSY: u32 = 3;
+/// Cancelled.
+pub const SCAN_STATUS_CANCEL: u32 = 4;
+
+/// `scan_config.scan_type` (`wifi_scan_type_t`): active scan (probe requests).
+pub const WIFI_SCAN_TYPE_ACTIVE: u32 = 0;
+/// Passive scan (beacons only).
+pub const WIFI_SCAN_TYPE_PASSIVE: u32 = 1;
+
+/// `bss_info.phy_bits`: the network supports 802.11b.
+pub const BSS_INFO_PHY_11B: u32 = 1 << 0;
+/// 802.11g.
+pub const BSS_INFO_PHY_11G: u32 = 1 << 1;
+/// 802.11n.
+pub const BSS_INFO_PHY_11N: u32 = 1 << 2;
+/// WPS.
+pub const BSS_INFO_WPS: u32 = 1 << 3;
+
+/// `espconn.type` (`enum espconn_type`): not set.
+pub const ESPCONN_INVALID: u32 = 0;
+/// TCP.
 pub const ESPCONN_TCP: u32 = 0x10;
 /// UDP.
 pub const ESPCONN_UDP: u32 = 0x20;
+
+/// `espconn.state` (`enum espconn_state`): none (UDP endpoints always read this).
+pub const ESPCONN_NONE: u32 = 0;
+/// Waiting.
+pub const ESPCONN_WAIT: u32 = 1;
+/// Listening.
+pub const ESPCONN_LISTEN: u32 = 2;
+/// Connected.
+pub const ESPCONN_CONNECT: u32 = 3;
+/// Writing.
+pub const ESPCONN_WRITE: u32 = 4;
+/// Reading.
+pub const ESPCONN_READ: u32 = 5;
+/// Closed.
+pub const ESPCONN_CLOSE: u32 = 6;
+
 /// espconn result: success.
 pub const ESPCONN_OK: i8 = 0;
 /// Out of memory.
 pub const ESPCONN_MEM: i8 = -1;
+/// Timed out.
+pub const ESPCONN_TIMEOUT: i8 = -3;
+/// Routing problem.
+pub const ESPCONN_RTE: i8 = -4;
 /// In progress.
 pub const ESPCONN_INPROGRESS: i8 = -5;
 /// Too many connections.
 pub const ESPCONN_MAXNUM: i8 = -7;
+/// Connection aborted.
+pub const ESPCONN_ABRT: i8 = -8;
+/// Connection reset.
+pub const ESPCONN_RST: i8 = -9;
+/// Connection closed.
+pub const ESPCONN_CLSD: i8 = -10;
+/// Not connected.
+pub const ESPCONN_CONN: i8 = -11;
 /// Illegal argument.
 pub const ESPCONN_ARG: i8 = -12;
+/// UDP send failed at the interface.
+pub const ESPCONN_IF: i8 = -14;
 /// Already connected.
 pub const ESPCONN_ISCONN: i8 = -15;
+/// TLS handshake failed.
+pub const ESPCONN_HANDSHAKE: i8 = -28;
+/// TLS application data invalid.
+pub const ESPCONN_SSL_INVALID_DATA: i8 = -61;
 
 /// Names of the persistent (flash-writing) setters that are deliberately not declared here.
 /// The firmware's link redirects every reference to them (`--wrap`); the build and its tests
@@ -267,7 +358,8 @@ pub struct bss_info {
     pub pairwise_cipher: u32,
     /// `CIPHER_TYPE`.
     pub group_cipher: u32,
-    /// Bit field: 11b, 11g, 11n, wps, 28 reserved bits.
+    /// C bit field `phy_11b:1, phy_11g:1, phy_11n:1, wps:1, reserved:28`, lowest bit first
+    /// (`BSS_INFO_*`).
     pub phy_bits: u32,
 }
 
@@ -303,7 +395,7 @@ pub struct scan_config {
     pub channel: u8,
     /// 1: include hidden networks.
     pub show_hidden: u8,
-    /// 0 active, 1 passive.
+    /// `WIFI_SCAN_TYPE_ACTIVE` or `WIFI_SCAN_TYPE_PASSIVE`.
     pub scan_type: u32,
     /// Time per channel.
     pub scan_time: wifi_scan_time_t,
@@ -379,7 +471,7 @@ pub struct Event_StaMode_Got_IP_t {
     pub gw: ip_addr,
 }
 
-/// Payload of `EVENT_SOFTAPMODE_STACONNECTED` and `_STADISCONNECTED`.
+/// Payload of `EVENT_SOFTAPMODE_STACONNECTED` (and, as its alias, `_STADISCONNECTED`).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Event_SoftAPMode_StaConnected_t {
@@ -388,6 +480,9 @@ pub struct Event_SoftAPMode_StaConnected_t {
     /// Association id.
     pub aid: u8,
 }
+
+/// Payload of `EVENT_SOFTAPMODE_STADISCONNECTED`: a separate C typedef with the same layout.
+pub type Event_SoftAPMode_StaDisconnected_t = Event_SoftAPMode_StaConnected_t;
 
 /// Payload of `EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP`.
 #[repr(C)]
@@ -438,7 +533,7 @@ pub union Event_Info_u {
     /// `EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP`.
     pub distribute_sta_ip: Event_SoftAPMode_Distribute_Sta_IP_t,
     /// `EVENT_SOFTAPMODE_STADISCONNECTED`.
-    pub sta_disconnected: Event_SoftAPMode_StaConnected_t,
+    pub sta_disconnected: Event_SoftAPMode_StaDisconnected_t,
     /// `EVENT_SOFTAPMODE_PROBEREQRECVED`.
     pub ap_probereqrecved: Event_SoftAPMode_ProbeReqRecved_t,
     /// `EVENT_OPMODE_CHANGED`.
@@ -605,7 +700,8 @@ unsafe extern "C" {
     pub fn wifi_station_set_reconnect_policy(set: bool) -> bool;
     /// `STATION_*`.
     pub fn wifi_station_get_connect_status() -> u8;
-    /// Scans; `done` receives a `bss_info` list.
+    /// Scans; `done` receives the first `bss_info` of a list (valid only during the call) and a
+    /// `SCAN_STATUS_*`.
     pub fn wifi_station_scan(
         config: *mut scan_config,
         done: Option<unsafe extern "C" fn(bss_list: *mut c_void, status: u32)>,
@@ -732,37 +828,115 @@ unsafe extern "C" {
     /// Reads 4-aligned bytes into a 4-aligned buffer.
     pub fn spi_flash_read(src_addr: u32, des_addr: *mut u32, size: u32) -> u32;
 
-    // ROM.
-    /// Writes one character to UART0 (ROM).
+    // UART.
+    /// Writes one character to UART0. A ROM routine (`eagle.rom.addr.v6.ld`); no SDK header
+    /// declares it, and its return value is not used.
     pub fn ets_putc(c: c_char);
-    /// Sets a UART's clock divisor (ROM).
+    /// Sets a UART's clock divisor (`UART_CLK_FREQ / baud`, 80 MHz / baud). Declared in
+    /// `user_interface.h`; SDK 3.x links it from `libmain` (the ROM script does not provide it).
     pub fn uart_div_modify(uart_no: u8, divisor: u32);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layout checks (32-bit targets: the lx106)
+// Layout checks
 // ---------------------------------------------------------------------------------------------
 
-#[cfg(target_pointer_width = "32")]
+/// Layouts that do not depend on the pointer width: asserted on every target, the host included.
 const _: () = {
-    use core::mem::{offset_of, size_of};
+    use core::mem::{align_of, offset_of, size_of};
+
+    assert!(size_of::<wifi_fast_scan_threshold_t>() == 8);
+    assert!(offset_of!(wifi_fast_scan_threshold_t, rssi) == 0);
+    assert!(offset_of!(wifi_fast_scan_threshold_t, authmode) == 4);
+
     assert!(size_of::<station_config>() == 116);
+    assert!(offset_of!(station_config, ssid) == 0);
     assert!(offset_of!(station_config, password) == 32);
     assert!(offset_of!(station_config, channel) == 96);
     assert!(offset_of!(station_config, bssid_set) == 97);
     assert!(offset_of!(station_config, bssid) == 98);
     assert!(offset_of!(station_config, threshold) == 104);
-    assert!(offset_of!(wifi_fast_scan_threshold_t, authmode) == 4);
     assert!(offset_of!(station_config, open_and_wep_mode_disable) == 112);
     assert!(offset_of!(station_config, all_channel_scan) == 113);
+
     assert!(size_of::<softap_config>() == 108);
+    assert!(offset_of!(softap_config, ssid) == 0);
+    assert!(offset_of!(softap_config, password) == 32);
     assert!(offset_of!(softap_config, ssid_len) == 96);
     assert!(offset_of!(softap_config, channel) == 97);
     assert!(offset_of!(softap_config, authmode) == 100);
     assert!(offset_of!(softap_config, ssid_hidden) == 104);
     assert!(offset_of!(softap_config, max_connection) == 105);
     assert!(offset_of!(softap_config, beacon_interval) == 106);
+
+    assert!(size_of::<wifi_active_scan_time_t>() == 8);
+    assert!(size_of::<wifi_scan_time_t>() == 8);
+
+    assert!(size_of::<ip_addr>() == 4);
+    assert!(size_of::<ip_info>() == 12);
+    assert!(offset_of!(ip_info, ip) == 0);
+    assert!(offset_of!(ip_info, netmask) == 4);
+    assert!(offset_of!(ip_info, gw) == 8);
+
+    assert!(size_of::<Event_StaMode_Connected_t>() == 40);
+    assert!(offset_of!(Event_StaMode_Connected_t, ssid_len) == 32);
+    assert!(offset_of!(Event_StaMode_Connected_t, bssid) == 33);
+    assert!(offset_of!(Event_StaMode_Connected_t, channel) == 39);
+    assert!(size_of::<Event_StaMode_Disconnected_t>() == 40);
+    assert!(offset_of!(Event_StaMode_Disconnected_t, ssid_len) == 32);
+    assert!(offset_of!(Event_StaMode_Disconnected_t, bssid) == 33);
+    assert!(offset_of!(Event_StaMode_Disconnected_t, reason) == 39);
+    assert!(size_of::<Event_StaMode_AuthMode_Change_t>() == 2);
+    assert!(size_of::<Event_StaMode_Got_IP_t>() == 12);
+    assert!(offset_of!(Event_StaMode_Got_IP_t, ip) == 0);
+    assert!(offset_of!(Event_StaMode_Got_IP_t, mask) == 4);
+    assert!(offset_of!(Event_StaMode_Got_IP_t, gw) == 8);
+    assert!(size_of::<Event_SoftAPMode_StaConnected_t>() == 7);
+    assert!(offset_of!(Event_SoftAPMode_StaConnected_t, aid) == 6);
+    assert!(size_of::<Event_SoftAPMode_Distribute_Sta_IP_t>() == 16);
+    assert!(offset_of!(Event_SoftAPMode_Distribute_Sta_IP_t, ip) == 8);
+    assert!(offset_of!(Event_SoftAPMode_Distribute_Sta_IP_t, aid) == 12);
+    assert!(size_of::<Event_SoftAPMode_ProbeReqRecved_t>() == 12);
+    assert!(offset_of!(Event_SoftAPMode_ProbeReqRecved_t, mac) == 4);
+    assert!(size_of::<Event_OpMode_Change_t>() == 2);
+    assert!(size_of::<Event_Info_u>() == 40);
+    assert!(align_of::<Event_Info_u>() == 4);
+    assert!(size_of::<System_Event_t>() == 44);
+    assert!(offset_of!(System_Event_t, event) == 0);
+    assert!(offset_of!(System_Event_t, event_info) == 4);
+
+    assert!(size_of::<rst_info>() == 28);
+    assert!(offset_of!(rst_info, reason) == 0);
+    assert!(offset_of!(rst_info, exccause) == 4);
+    assert!(offset_of!(rst_info, epc1) == 8);
+    assert!(offset_of!(rst_info, epc2) == 12);
+    assert!(offset_of!(rst_info, epc3) == 16);
+    assert!(offset_of!(rst_info, excvaddr) == 20);
+    assert!(offset_of!(rst_info, depc) == 24);
+
+    assert!(size_of::<ETSEvent>() == 8);
+    assert!(offset_of!(ETSEvent, sig) == 0);
+    assert!(offset_of!(ETSEvent, par) == 4);
+
+    assert!(size_of::<esp_udp>() == 16);
+    assert!(offset_of!(esp_udp, remote_port) == 0);
+    assert!(offset_of!(esp_udp, local_port) == 4);
+    assert!(offset_of!(esp_udp, local_ip) == 8);
+    assert!(offset_of!(esp_udp, remote_ip) == 12);
+
+    assert!(size_of::<partition_item_t>() == 12);
+    assert!(offset_of!(partition_item_t, type_) == 0);
+    assert!(offset_of!(partition_item_t, addr) == 4);
+    assert!(offset_of!(partition_item_t, size) == 8);
+};
+
+/// Layouts with pointers: the SDK's numbers hold only where pointers are 32 bits (the lx106).
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+
     assert!(size_of::<bss_info>() == 80);
+    assert!(offset_of!(bss_info, next) == 0);
     assert!(offset_of!(bss_info, bssid) == 4);
     assert!(offset_of!(bss_info, ssid) == 10);
     assert!(offset_of!(bss_info, ssid_len) == 42);
@@ -777,33 +951,39 @@ const _: () = {
     assert!(offset_of!(bss_info, pairwise_cipher) == 68);
     assert!(offset_of!(bss_info, group_cipher) == 72);
     assert!(offset_of!(bss_info, phy_bits) == 76);
+
     assert!(size_of::<scan_config>() == 24);
+    assert!(offset_of!(scan_config, ssid) == 0);
+    assert!(offset_of!(scan_config, bssid) == 4);
     assert!(offset_of!(scan_config, channel) == 8);
     assert!(offset_of!(scan_config, show_hidden) == 9);
     assert!(offset_of!(scan_config, scan_type) == 12);
     assert!(offset_of!(scan_config, scan_time) == 16);
-    assert!(size_of::<System_Event_t>() == 44);
-    assert!(offset_of!(System_Event_t, event_info) == 4);
-    assert!(offset_of!(Event_StaMode_Connected_t, ssid_len) == 32);
-    assert!(offset_of!(Event_StaMode_Connected_t, bssid) == 33);
-    assert!(offset_of!(Event_StaMode_Connected_t, channel) == 39);
-    assert!(offset_of!(Event_StaMode_Disconnected_t, reason) == 39);
-    assert!(offset_of!(Event_StaMode_Got_IP_t, gw) == 8);
-    assert!(size_of::<rst_info>() == 28);
+
     assert!(size_of::<ETSTimer>() == 20);
+    assert!(offset_of!(ETSTimer, timer_next) == 0);
+    assert!(offset_of!(ETSTimer, timer_expire) == 4);
+    assert!(offset_of!(ETSTimer, timer_period) == 8);
     assert!(offset_of!(ETSTimer, timer_func) == 12);
     assert!(offset_of!(ETSTimer, timer_arg) == 16);
-    assert!(size_of::<ETSEvent>() == 8);
+
+    assert!(size_of::<espconn_proto>() == 4);
     assert!(size_of::<espconn>() == 28);
+    assert!(offset_of!(espconn, type_) == 0);
+    assert!(offset_of!(espconn, state) == 4);
     assert!(offset_of!(espconn, proto) == 8);
     assert!(offset_of!(espconn, recv_callback) == 12);
     assert!(offset_of!(espconn, sent_callback) == 16);
     assert!(offset_of!(espconn, link_cnt) == 20);
     assert!(offset_of!(espconn, reverse) == 24);
+
     assert!(size_of::<esp_tcp>() == 32);
-    assert!(size_of::<esp_udp>() == 16);
-    assert!(size_of::<ip_info>() == 12);
-    assert!(size_of::<partition_item_t>() == 12);
+    assert!(offset_of!(esp_tcp, local_ip) == 8);
+    assert!(offset_of!(esp_tcp, remote_ip) == 12);
+    assert!(offset_of!(esp_tcp, connect_callback) == 16);
+    assert!(offset_of!(esp_tcp, reconnect_callback) == 20);
+    assert!(offset_of!(esp_tcp, disconnect_callback) == 24);
+    assert!(offset_of!(esp_tcp, write_finish_fn) == 28);
 };
 
 #[cfg(test)]
@@ -811,21 +991,101 @@ mod tests {
     use super::*;
     use core::mem::{offset_of, size_of};
 
-    /// Structs without pointers have the SDK's layout on any target, the host included.
+    /// Structs without pointers have the SDK's layout on any target, the host included (the
+    /// same numbers are also checked at compile time; this makes `cargo test` report them).
     #[test]
     fn pointer_free_layouts_match_the_sdk_everywhere() {
         assert_eq!(size_of::<station_config>(), 116);
         assert_eq!(offset_of!(station_config, threshold), 104);
         assert_eq!(offset_of!(station_config, all_channel_scan), 113);
         assert_eq!(size_of::<softap_config>(), 108);
+        assert_eq!(offset_of!(softap_config, authmode), 100);
         assert_eq!(offset_of!(softap_config, beacon_interval), 106);
         assert_eq!(size_of::<rst_info>(), 28);
         assert_eq!(size_of::<ip_info>(), 12);
         assert_eq!(size_of::<partition_item_t>(), 12);
         assert_eq!(size_of::<ETSEvent>(), 8);
         assert_eq!(size_of::<esp_udp>(), 16);
-        assert_eq!(size_of::<Event_StaMode_Connected_t>(), 40);
+        assert_eq!(size_of::<System_Event_t>(), 44);
+        assert_eq!(offset_of!(System_Event_t, event_info), 4);
         assert_eq!(offset_of!(Event_StaMode_Disconnected_t, reason), 39);
-        assert_eq!(size_of::<Event_StaMode_Got_IP_t>(), 12);
+        assert_eq!(offset_of!(Event_SoftAPMode_Distribute_Sta_IP_t, aid), 12);
+    }
+
+    /// The threshold's RSSI sits in the first byte and its auth mode in the following word:
+    /// writing through the Rust fields lands on the bytes the SDK reads.
+    #[test]
+    fn station_config_fields_land_on_the_sdks_bytes() {
+        let mut config = station_config {
+            ssid: [0; 32],
+            password: [0; 64],
+            channel: 0,
+            bssid_set: 0,
+            bssid: [0; 6],
+            threshold: wifi_fast_scan_threshold_t {
+                rssi: -70,
+                authmode: AUTH_WPA2_PSK,
+            },
+            open_and_wep_mode_disable: 1,
+            all_channel_scan: 0,
+        };
+        config.ssid[0] = b'a';
+        config.password[63] = b'z';
+        let base = (&raw const config).cast::<u8>();
+        // SAFETY: every offset read is inside the 116-byte struct and belongs to a field (the
+        // padding bytes 105..108 and 114..116 are never read).
+        let byte = |offset: usize| unsafe { base.add(offset).read() };
+        assert_eq!(byte(0), b'a');
+        assert_eq!(byte(95), b'z');
+        assert_eq!(byte(104), (-70i8) as u8);
+        assert_eq!(
+            u32::from_ne_bytes([byte(108), byte(109), byte(110), byte(111)]),
+            3
+        );
+        assert_eq!(byte(112), 1);
+    }
+
+    /// The payloads sit at offset 4 of the event, whichever union member is read.
+    #[test]
+    fn event_payloads_start_after_the_event_id() {
+        let event = System_Event_t {
+            event: EVENT_SOFTAPMODE_STACONNECTED,
+            event_info: Event_Info_u {
+                sta_connected: Event_SoftAPMode_StaConnected_t {
+                    mac: [1, 2, 3, 4, 5, 6],
+                    aid: 7,
+                },
+            },
+        };
+        let base = (&raw const event).cast::<u8>();
+        // SAFETY: offset 4 + 7 bytes is inside the 44-byte event; those bytes were written.
+        let mac_and_aid = unsafe { core::slice::from_raw_parts(base.add(4), 7) };
+        assert_eq!(mac_and_aid, &[1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    /// Constants that index SDK tables or arrive in events keep the SDK's values.
+    #[test]
+    fn constants_keep_the_sdks_values() {
+        assert_eq!(
+            [
+                NULL_MODE,
+                STATION_MODE,
+                SOFTAP_MODE,
+                STATIONAP_MODE,
+                STATION_IF,
+                SOFTAP_IF
+            ],
+            [0, 1, 2, 3, 0, 1]
+        );
+        assert_eq!(EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP, 9);
+        assert_eq!(REASON_EXT_SYS_RST, 6);
+        assert_eq!(SYSTEM_PARTITION_CUSTOMER_BEGIN, 100);
+        assert_eq!(FLASH_SIZE_32M_MAP_512_512, 4);
+        assert_eq!(FLASH_SIZE_32M_MAP_1024_1024, 6);
+        assert_eq!((ESPCONN_TCP, ESPCONN_UDP), (0x10, 0x20));
+        assert_eq!(
+            usize::from(RTC_USER_LAST_BLOCK - RTC_USER_FIRST_BLOCK + 1) * 4,
+            512
+        );
     }
 }
