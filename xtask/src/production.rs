@@ -153,22 +153,14 @@ pub fn console_output(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), Strin
                 leaked.join("\n")
             ));
         }
-        let pins = prod_run
-            .console
-            .lines()
-            .find(|l| l.starts_with("emu: io_mux"))
-            .unwrap_or_default();
+        let pins = pin_report(&prod_run.console);
         // GPIO function (3 for GPIO1/GPIO3 -> 0x30, 0 for GPIO2) plus the pull-up bit 0x80.
         if pins != "emu: io_mux gpio1=0xb0 gpio3=0xb0 gpio2=0x80" {
             return Err(format!(
                 "{name}: console pins not released as expected: {pins:?}"
             ));
         }
-        let dev_pins = dev_run
-            .console
-            .lines()
-            .find(|l| l.starts_with("emu: io_mux"))
-            .unwrap_or_default();
+        let dev_pins = pin_report(&dev_run.console);
         if dev_pins != "emu: io_mux gpio1=0x0 gpio3=0x0 gpio2=0x0" {
             return Err(format!(
                 "{name}: the development image touched the console pins: {dev_pins:?}"
@@ -176,4 +168,12 @@ pub fn console_output(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// The emulator's `emu: io_mux ...` line (the console pins' IO_MUX registers), or "".
+fn pin_report(console: &str) -> &str {
+    console
+        .lines()
+        .find(|l| l.starts_with("emu: io_mux"))
+        .unwrap_or_default()
 }
