@@ -662,6 +662,18 @@ pub struct espconn {
     pub reverse: *mut c_void,
 }
 
+/// `remot_info`: one peer of a connection (`espconn_get_connection_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct remot_info {
+    /// `espconn_state` of the peer.
+    pub state: u32,
+    /// The peer's port.
+    pub remote_port: i32,
+    /// The peer's address.
+    pub remote_ip: [u8; 4],
+}
+
 /// `partition_item_t`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -819,6 +831,15 @@ unsafe extern "C" {
     pub fn espconn_send(espconn: *mut espconn, data: *mut u8, len: u16) -> i8;
     /// Sends a UDP datagram.
     pub fn espconn_sendto(espconn: *mut espconn, data: *mut u8, len: u16) -> i16;
+    /// The peer(s) of a connection: for a UDP endpoint inside its receive callback, the sender
+    /// of the datagram being delivered. `*pcon_info` points into the SDK's memory.
+    pub fn espconn_get_connection_info(
+        pespconn: *mut espconn,
+        pcon_info: *mut *mut remot_info,
+        typeflags: u8,
+    ) -> i8;
+    /// How many connections a TCP server accepts at once.
+    pub fn espconn_tcp_set_max_con_allow(espconn: *mut espconn, num: u8) -> i8;
 
     // Flash.
     /// Erases a 4 KiB sector (`SPI_FLASH_RESULT_*`).
@@ -968,6 +989,9 @@ const _: () = {
     assert!(offset_of!(ETSTimer, timer_arg) == 16);
 
     assert!(size_of::<espconn_proto>() == 4);
+    assert!(size_of::<remot_info>() == 12);
+    assert!(offset_of!(remot_info, remote_port) == 4);
+    assert!(offset_of!(remot_info, remote_ip) == 8);
     assert!(size_of::<espconn>() == 28);
     assert!(offset_of!(espconn, type_) == 0);
     assert!(offset_of!(espconn, state) == 4);
