@@ -18,7 +18,9 @@ extern crate std;
 pub mod log;
 
 pub mod boot;
+pub mod dns;
 pub mod flash_layout;
+pub mod identity;
 pub mod pins;
 pub mod psk;
 pub mod rtc_record;
