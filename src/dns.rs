@@ -90,12 +90,12 @@ pub fn answer(query: &[u8], ap_ip: [u8; 4], out: &mut [u8]) -> Result<usize, Dns
     let out = out.get_mut(..total).ok_or(DnsError::OutputTooSmall)?;
 
     out[..question_end].copy_from_slice(&query[..question_end]);
-    let mut response = DnsPacket::new_unchecked(&mut out[..]);
-    // ID and question kept; QR and AA set, RD copied, RA clear, NOERROR.
     let mut flags = DnsFlags::RESPONSE | DnsFlags::AUTHORITATIVE;
     flags |= packet.flags() & DnsFlags::RECURSION_DESIRED;
-    response.set_flags(flags);
-    response.set_opcode(DnsOpcode::Query);
+    // ID and question kept; QR and AA set, RD copied; opcode QUERY, Z, RA and RCODE
+    // (NOERROR) all zero: the whole flags word is written, nothing of the query's survives.
+    out[2..4].copy_from_slice(&flags.bits().to_be_bytes());
+    let mut response = DnsPacket::new_unchecked(&mut out[..]);
     response.set_answer_record_count(u16::from(with_address));
     response.set_authority_record_count(0);
     response.set_additional_record_count(0);
@@ -148,6 +148,16 @@ mod tests {
             &r[q.len()..],
             &[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 168, 4, 1]
         );
+    }
+
+    #[test]
+    fn nothing_of_the_query_flags_but_rd_survives() {
+        let mut q = query(3, "a.example", 1);
+        q[2] |= 0x06; // TC and AA set by a confused client
+        q[3] = 0xFF; // RA, Z and a non-zero RCODE
+        let mut out = [0u8; 512];
+        answer(&q, AP, &mut out).expect("answered");
+        assert_eq!(&out[2..4], &[0x85, 0x00]);
     }
 
     #[test]
@@ -228,6 +238,7 @@ mod tests {
                 prop_assert!(n >= HEADER_LEN + 5);
                 prop_assert_eq!(&out[..2], &bytes[..2]);
                 prop_assert_eq!(out[2] & 0x80, 0x80);
+                prop_assert_eq!(out[3], 0, "NOERROR, RA clear");
                 prop_assert_eq!(&out[4..6], &[0, 1]);
             }
         }
