@@ -22,6 +22,7 @@ pub mod dns;
 pub mod flash_layout;
 pub mod identity;
 pub mod pins;
+pub mod portal;
 pub mod psk;
 pub mod rtc_record;
 pub mod secret;

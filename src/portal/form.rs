@@ -1,0 +1,202 @@
+//! The setup form: `application/x-www-form-urlencoded` decoding and validation.
+//!
+//! Fields: `net` is the chosen network's SSID as hex (any SSID bytes survive the round trip
+//! through HTML), or `other` for a hidden network whose name is in the field `other`; `pass`
+//! is the passphrase. Unknown fields are ignored; the first of a repeated field counts.
+
+use zeroize::Zeroize;
+
+use super::{ConnectKey, ConnectRequest, ScanList, Security};
+use crate::psk::PassphraseError;
+use crate::rtc_record::{SSID_MAX_LEN, Ssid};
+use crate::secret::{PASSPHRASE_MAX_LEN, Passphrase};
+
+/// What the person chose, kept to fill the form again after an error (never the passphrase).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Kept {
+    pub(super) choice: Choice,
+    /// The hidden network's name as typed (at most 32 bytes kept).
+    pub(super) other: heapless::Vec<u8, SSID_MAX_LEN>,
+}
+
+/// Which radio button was selected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Choice {
+    None,
+    Network(heapless::Vec<u8, SSID_MAX_LEN>),
+    Other,
+}
+
+impl Kept {
+    pub(super) fn none() -> Kept {
+        Kept {
+            choice: Choice::None,
+            other: heapless::Vec::new(),
+        }
+    }
+}
+
+/// What is wrong with a submitted form, in words the page shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Problem {
+    Encoding,
+    NoChoice,
+    BadChoice,
+    HiddenNameEmpty,
+    HiddenNameTooLong,
+    PassphraseNeeded,
+    OpenNetworkWithPassphrase,
+    Passphrase(PassphraseError),
+}
+
+impl Problem {
+    pub(super) fn message(self) -> &'static str {
+        match self {
+            Problem::Encoding => "The form arrived garbled. Please send it again.",
+            Problem::NoChoice => {
+                "Choose a network from the list, or choose \u{201c}Other network\u{201d} and type its name."
+            }
+            Problem::BadChoice => "That network choice was not understood. Please pick it again.",
+            Problem::HiddenNameEmpty => "Type the name of the hidden network.",
+            Problem::HiddenNameTooLong => "Network names are at most 32 bytes long.",
+            Problem::PassphraseNeeded => "This network needs its passphrase.",
+            Problem::OpenNetworkWithPassphrase => {
+                "This network is open: leave the passphrase empty."
+            }
+            Problem::Passphrase(PassphraseError::TooShort) => {
+                "The passphrase is too short: WiFi passphrases have at least 8 characters."
+            }
+            Problem::Passphrase(PassphraseError::TooLong) => {
+                "The passphrase is too long: at most 63 characters, or a 64-digit hex key."
+            }
+            Problem::Passphrase(PassphraseError::NotPrintableAscii) => {
+                "The passphrase has a character WiFi passphrases cannot contain: use letters, digits, spaces and punctuation (no accents or emoji)."
+            }
+            Problem::Passphrase(PassphraseError::NotHex) => {
+                "A 64-character passphrase must be a key in hex digits (0-9, a-f)."
+            }
+        }
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes one urlencoded value (`+` is a space, `%XX` a byte) into `out`; returns the
+/// length, or `None` for a bad escape or a value longer than `out` (the caller decides what
+/// "too long" means; `out` is one byte larger than the longest valid value).
+fn decode_into(encoded: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut len = 0;
+    let mut i = 0;
+    while i < encoded.len() {
+        let byte = match encoded[i] {
+            b'+' => b' ',
+            b'%' => {
+                let high = hex_value(*encoded.get(i + 1)?)?;
+                let low = hex_value(*encoded.get(i + 2)?)?;
+                i += 2;
+                (high << 4) | low
+            }
+            other => other,
+        };
+        i += 1;
+        if len == out.len() {
+            // Too long: report the maximum plus one so the caller can say so.
+            return Some(out.len() + 1);
+        }
+        out[len] = byte;
+        len += 1;
+    }
+    Some(len)
+}
+
+/// The raw (still encoded) value of the first field called `name`.
+fn field<'a>(body: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let mut parts = pair.splitn(2, |&b| b == b'=');
+        let key = parts.next()?;
+        (key == name).then(|| parts.next().unwrap_or_default())
+    })
+}
+
+/// Checks a submitted form against the scan list.
+///
+/// # Errors
+/// What is wrong, with the person's choices kept for the page.
+pub(super) fn validate(body: &[u8], scan: &ScanList) -> Result<ConnectRequest, (Problem, Kept)> {
+    let mut kept = Kept::none();
+
+    // The hidden network's name, kept even when another choice is made.
+    let mut other = [0u8; SSID_MAX_LEN + 1];
+    let other_len = match field(body, b"other").map(|v| decode_into(v, &mut other)) {
+        None => 0,
+        Some(Some(len)) => len,
+        Some(None) => return Err((Problem::Encoding, kept)),
+    };
+    let _ = kept
+        .other
+        .extend_from_slice(&other[..other_len.min(SSID_MAX_LEN)]);
+
+    let ssid = match field(body, b"net") {
+        None | Some(b"") => return Err((Problem::NoChoice, kept)),
+        Some(b"other") => {
+            kept.choice = Choice::Other;
+            match other_len {
+                0 => return Err((Problem::HiddenNameEmpty, kept)),
+                len if len > SSID_MAX_LEN => return Err((Problem::HiddenNameTooLong, kept)),
+                len => Ssid::new(&other[..len])
+                    .map_err(|_| (Problem::HiddenNameTooLong, kept.clone()))?,
+            }
+        }
+        Some(hex) => {
+            let mut bytes = heapless::Vec::<u8, SSID_MAX_LEN>::new();
+            if hex.len() % 2 != 0 || hex.len() > 2 * SSID_MAX_LEN {
+                return Err((Problem::BadChoice, kept));
+            }
+            for pair in hex.chunks_exact(2) {
+                let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1])) else {
+                    return Err((Problem::BadChoice, kept));
+                };
+                let _ = bytes.push((high << 4) | low);
+            }
+            kept.choice = Choice::Network(bytes.clone());
+            Ssid::new(&bytes).map_err(|_| (Problem::BadChoice, kept.clone()))?
+        }
+    };
+
+    let open = scan
+        .find(ssid.as_bytes())
+        .is_some_and(|n| n.security == Security::Open);
+    let mut pass = [0u8; PASSPHRASE_MAX_LEN + 1];
+    let pass_len = match field(body, b"pass").map(|v| decode_into(v, &mut pass)) {
+        None => 0,
+        Some(Some(len)) => len,
+        Some(None) => {
+            pass.zeroize();
+            return Err((Problem::Encoding, kept));
+        }
+    };
+    let key = match (pass_len, open) {
+        (0, true) => ConnectKey::Open,
+        (0, false) => return Err((Problem::PassphraseNeeded, kept)),
+        (_, true) => {
+            pass.zeroize();
+            return Err((Problem::OpenNetworkWithPassphrase, kept));
+        }
+        (len, false) => {
+            let checked = Passphrase::new(&pass[..len.min(pass.len())]);
+            pass.zeroize();
+            match checked {
+                Ok(passphrase) => ConnectKey::Passphrase(passphrase),
+                Err(e) => return Err((Problem::Passphrase(e), kept)),
+            }
+        }
+    };
+    Ok(ConnectRequest { ssid, key })
+}

@@ -1,0 +1,509 @@
+//! The setup portal: a sans-IO HTTP core that turns request bytes into response bytes.
+//!
+//! The device drives it from espconn callbacks (`src/firmware/setup.rs`), the host from a
+//! `TcpListener` (`cargo xtask portal`); both hand it the bytes of one connection and send
+//! back what it writes. It serves one self-contained page (scan list, passphrase, submit),
+//! validates the form, answers captive-portal probes with redirects, and reports the
+//! connection test on a status page that refreshes itself. The caller runs the test (see
+//! [`Reply::Connect`]) and tells the portal the outcome with [`Portal::set_status`].
+//!
+//! Guarantees: no input makes it panic or write past the caller's buffer; a request line and
+//! headers over [`MAX_HEAD`] get 431, a body over [`MAX_BODY`] 413, anything malformed 400.
+//! Nothing of a passphrase is ever written into a response; the request bytes that carried
+//! it are wiped ([`RequestBuffer`]) as soon as a response is ready, and the decoded copy is
+//! wiped as soon as [`Passphrase`] has checked it.
+//!
+//! Must never: allocate, keep a passphrase, or trust the request's Host for anything but the
+//! redirect decision.
+
+mod form;
+mod http;
+mod page;
+
+use zeroize::Zeroize;
+
+use crate::rtc_record::Ssid;
+use crate::secret::Passphrase;
+
+/// Most bytes of a request line plus headers, including the blank line.
+pub const MAX_HEAD: usize = 2048;
+/// Most bytes of a request body.
+pub const MAX_BODY: usize = 512;
+/// Most bytes of any HTML body the portal produces.
+pub const MAX_PAGE: usize = 8192;
+/// Bytes `out` must hold for every response: headers and body.
+pub const RESPONSE_CAPACITY: usize = MAX_PAGE + 512;
+/// An open connection without a byte for this long is closed.
+pub const IDLE_TIMEOUT_MS: u32 = 10_000;
+/// Setup ends after this long without a successful connection test.
+pub const SETUP_TIMEOUT_MS: u32 = 600_000;
+/// Scan entries kept, strongest first.
+pub const MAX_NETWORKS: usize = 16;
+
+/// Whether a network needs a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// No key.
+    Open,
+    /// WEP, WPA or WPA2: a passphrase is needed.
+    Secured,
+}
+
+/// One access point from a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// Its name (1 to 32 bytes, any bytes).
+    pub ssid: Ssid,
+    /// Signal strength in dBm.
+    pub rssi: i8,
+    /// Open or secured.
+    pub security: Security,
+    /// Its channel.
+    pub channel: u8,
+}
+
+/// Scan results: one entry per SSID, strongest first, at most [`MAX_NETWORKS`].
+#[derive(Clone, Debug, Default)]
+pub struct ScanList {
+    networks: heapless::Vec<Network, MAX_NETWORKS>,
+}
+
+impl ScanList {
+    /// An empty list.
+    pub const fn new() -> ScanList {
+        ScanList {
+            networks: heapless::Vec::new(),
+        }
+    }
+
+    /// Adds one scan result. Hidden networks (empty SSID) are ignored; a second access point
+    /// with the same SSID is merged into the first (strongest signal and its channel kept;
+    /// secured if either is); when the list is full the weakest network gives way.
+    pub fn add(&mut self, network: Network) {
+        if network.ssid.is_empty() {
+            return;
+        }
+        if let Some(known) = self
+            .networks
+            .iter_mut()
+            .find(|n| n.ssid.as_bytes() == network.ssid.as_bytes())
+        {
+            if network.security == Security::Secured {
+                known.security = Security::Secured;
+            }
+            if network.rssi > known.rssi {
+                known.rssi = network.rssi;
+                known.channel = network.channel;
+            }
+        } else if let Err(network) = self.networks.push(network) {
+            // Full: the list is sorted, so the weakest is last.
+            if let Some(weakest) = self.networks.last_mut()
+                && network.rssi > weakest.rssi
+            {
+                *weakest = network;
+            }
+        }
+        self.sort();
+    }
+
+    /// Strongest first (a stable insertion sort: the list is short and nearly sorted).
+    fn sort(&mut self) {
+        for i in 1..self.networks.len() {
+            let mut j = i;
+            while j > 0 && self.networks[j - 1].rssi < self.networks[j].rssi {
+                self.networks.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+
+    /// The networks, strongest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Network> {
+        self.networks.iter()
+    }
+
+    /// The network with this SSID, if the scan saw it.
+    pub fn find(&self, ssid: &[u8]) -> Option<&Network> {
+        self.networks.iter().find(|n| n.ssid.as_bytes() == ssid)
+    }
+
+    /// How many networks the list holds.
+    pub fn len(&self) -> usize {
+        self.networks.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+    }
+
+    /// Forgets every network (before a new scan's results).
+    pub fn clear(&mut self) {
+        self.networks.clear();
+    }
+}
+
+/// Why a connection test failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The access point refused the key.
+    WrongPassphrase,
+    /// No access point with that name answered.
+    NotFound,
+    /// No answer in time.
+    Timeout,
+    /// Anything else (association refused, the SDK refused the settings, ...).
+    Other,
+}
+
+impl Failure {
+    /// Maps the SDK's station disconnect reason (`REASON_*`) to a failure: 2 (auth expired),
+    /// 15 (4-way handshake timeout), 202 (auth failed) and 204 (handshake timeout) mean the
+    /// key was wrong; 201 (no AP found) that the network was not found; anything else is
+    /// [`Failure::Other`].
+    pub fn from_disconnect_reason(reason: u8) -> Failure {
+        match reason {
+            2 | 15 | 202 | 204 => Failure::WrongPassphrase,
+            201 => Failure::NotFound,
+            _ => Failure::Other,
+        }
+    }
+}
+
+/// What the status page reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetupStatus {
+    /// No test yet: the status page redirects to the form.
+    Idle,
+    /// A test is running: the page refreshes itself.
+    Connecting {
+        /// The network being tried.
+        ssid: Ssid,
+    },
+    /// The test succeeded; the device is about to restart in station mode.
+    Connected {
+        /// The network joined.
+        ssid: Ssid,
+        /// The address its DHCP server gave.
+        ip: [u8; 4],
+    },
+    /// The test failed.
+    Failed {
+        /// The network tried.
+        ssid: Ssid,
+        /// Why.
+        failure: Failure,
+    },
+}
+
+/// What the portal needs to know about the device.
+#[derive(Clone, Debug)]
+pub struct PortalConfig {
+    /// The soft AP's address: probes and requests for other hosts redirect here.
+    pub ap_ip: [u8; 4],
+    /// The device's AP name (`ramkey-A1B2C3`), shown on the page.
+    pub device_name: heapless::String<32>,
+}
+
+/// What the caller does with the connection after [`Portal::receive`].
+pub enum Reply {
+    /// Keep the connection open and wait for more bytes (nothing written).
+    Incomplete,
+    /// Send `out[..len]`, then close the connection.
+    Respond {
+        /// Bytes of the response.
+        len: usize,
+    },
+    /// Send `out[..len]` (a redirect to the status page), close, and test `request`. The
+    /// portal's status is already [`SetupStatus::Connecting`].
+    Connect {
+        /// Bytes of the response.
+        len: usize,
+        /// The network to try.
+        request: ConnectRequest,
+    },
+}
+
+/// A validated network choice, for the connection test.
+pub struct ConnectRequest {
+    /// The network's name (1 to 32 bytes).
+    pub ssid: Ssid,
+    /// Its key.
+    pub key: ConnectKey,
+}
+
+/// The key of a [`ConnectRequest`]. Not printable.
+pub enum ConnectKey {
+    /// The scan lists the network as open.
+    Open,
+    /// A valid WPA passphrase (or 64 hex digits).
+    Passphrase(Passphrase),
+}
+
+/// The bytes of the one request being received. Wiped by [`clear`](RequestBuffer::clear)
+/// and on drop, because a form body holds the passphrase.
+pub struct RequestBuffer {
+    bytes: [u8; MAX_HEAD + MAX_BODY],
+    len: usize,
+}
+
+impl RequestBuffer {
+    /// An empty buffer.
+    pub const fn new() -> RequestBuffer {
+        RequestBuffer {
+            bytes: [0; MAX_HEAD + MAX_BODY],
+            len: 0,
+        }
+    }
+
+    /// Wipes and empties the buffer (for the next connection).
+    pub fn clear(&mut self) {
+        self.bytes.zeroize();
+        self.len = 0;
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends what fits; returns whether everything did.
+    fn append(&mut self, bytes: &[u8]) -> bool {
+        let room = self.bytes.len() - self.len;
+        let take = bytes.len().min(room);
+        self.bytes[self.len..self.len + take].copy_from_slice(&bytes[..take]);
+        self.len += take;
+        take == bytes.len()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl Default for RequestBuffer {
+    fn default() -> Self {
+        RequestBuffer::new()
+    }
+}
+
+impl Drop for RequestBuffer {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+/// The setup portal: its configuration, the scan list and the status of the last test.
+pub struct Portal {
+    config: PortalConfig,
+    scan: ScanList,
+    status: SetupStatus,
+}
+
+impl Portal {
+    /// A portal with an empty scan list and no test yet.
+    pub fn new(config: PortalConfig) -> Portal {
+        Portal {
+            config,
+            scan: ScanList::new(),
+            status: SetupStatus::Idle,
+        }
+    }
+
+    /// The scan list, to fill from a scan.
+    pub fn scan_mut(&mut self) -> &mut ScanList {
+        &mut self.scan
+    }
+
+    /// The scan list.
+    pub fn scan(&self) -> &ScanList {
+        &self.scan
+    }
+
+    /// Reports a test's progress or outcome.
+    pub fn set_status(&mut self, status: SetupStatus) {
+        self.status = status;
+    }
+
+    /// The status the page shows.
+    pub fn status(&self) -> &SetupStatus {
+        &self.status
+    }
+
+    /// Appends `bytes` to `request` and, once a whole request is there (or it is too large or
+    /// malformed), writes a complete HTTP/1.1 response into `out` (always `Connection: close`
+    /// with a `Content-Length`) and wipes `request`.
+    ///
+    /// `out` should hold [`RESPONSE_CAPACITY`] bytes; with less, a page that does not fit is
+    /// replaced by a short 500 response (or nothing, `len` 0, if even that does not fit).
+    pub fn receive(&mut self, request: &mut RequestBuffer, bytes: &[u8], out: &mut [u8]) -> Reply {
+        let complete = request.append(bytes);
+        let reply = match http::parse(request.as_bytes(), complete) {
+            http::Parsed::Incomplete => return Reply::Incomplete,
+            http::Parsed::Error(status) => Reply::Respond {
+                len: page::error(status, out),
+            },
+            http::Parsed::Request(req) => self.route(&req, out),
+        };
+        request.clear();
+        reply
+    }
+
+    fn route(&mut self, req: &http::Request<'_>, out: &mut [u8]) -> Reply {
+        let head_only = req.method == http::Method::Head;
+        if let Some(host) = req.host
+            && !self.is_own_host(host)
+        {
+            return Reply::Respond {
+                len: page::redirect_home(self.config.ap_ip, head_only, out),
+            };
+        }
+        let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
+        match (req.method, path) {
+            (http::Method::Post, b"/connect") => self.connect(req.body, out),
+            (http::Method::Post, _) => Reply::Respond {
+                len: page::error(http::Status::NotFound, out),
+            },
+            (_, b"/") => Reply::Respond {
+                len: page::form(
+                    &self.config,
+                    &self.scan,
+                    &form::Kept::none(),
+                    None,
+                    head_only,
+                    out,
+                ),
+            },
+            (_, b"/status") => Reply::Respond {
+                len: match &self.status {
+                    SetupStatus::Idle => page::redirect(b"/", http::Status::Found, head_only, out),
+                    status => page::status(&self.config, status, head_only, out),
+                },
+            },
+            // Probes (/generate_204, /hotspot-detect.html, /connecttest.txt, /ncsi.txt,
+            // /success.txt, ...) and every other path: to the portal, so the phone opens it.
+            _ => Reply::Respond {
+                len: page::redirect_home(self.config.ap_ip, head_only, out),
+            },
+        }
+    }
+
+    fn is_own_host(&self, host: &[u8]) -> bool {
+        let host = host.strip_suffix(b":80").unwrap_or(host);
+        let mut own = heapless::String::<16>::new();
+        let [a, b, c, d] = self.config.ap_ip;
+        let _ = core::fmt::write(&mut own, format_args!("{a}.{b}.{c}.{d}"));
+        host == own.as_bytes()
+    }
+
+    fn connect(&mut self, body: &[u8], out: &mut [u8]) -> Reply {
+        if !matches!(self.status, SetupStatus::Idle | SetupStatus::Failed { .. }) {
+            // A test is running or has succeeded: show it instead of starting another.
+            return Reply::Respond {
+                len: page::redirect(b"/status", http::Status::SeeOther, false, out),
+            };
+        }
+        match form::validate(body, &self.scan) {
+            Ok(request) => {
+                self.status = SetupStatus::Connecting { ssid: request.ssid };
+                Reply::Connect {
+                    len: page::redirect(b"/status", http::Status::SeeOther, false, out),
+                    request,
+                }
+            }
+            Err((problem, kept)) => Reply::Respond {
+                len: page::form(&self.config, &self.scan, &kept, Some(problem), false, out),
+            },
+        }
+    }
+}
+
+/// What [`Session::poll`] says is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionAction {
+    /// Nothing.
+    Nothing,
+    /// The open connection has been idle for [`IDLE_TIMEOUT_MS`]: close it.
+    CloseIdleConnection,
+    /// [`SETUP_TIMEOUT_MS`] without a successful test: end setup (deep sleep).
+    EndSetup,
+}
+
+/// Connection admission and the portal's timeouts, on a millisecond clock the caller keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    started_ms: u64,
+    connection_open: bool,
+    last_activity_ms: u64,
+    testing: bool,
+    succeeded: bool,
+}
+
+impl Session {
+    /// A session starting at `now_ms`.
+    pub const fn new(now_ms: u64) -> Session {
+        Session {
+            started_ms: now_ms,
+            connection_open: false,
+            last_activity_ms: now_ms,
+            testing: false,
+            succeeded: false,
+        }
+    }
+
+    /// One connection at a time: `false` means refuse (close) this one.
+    pub fn open_connection(&mut self, now_ms: u64) -> bool {
+        if self.connection_open {
+            return false;
+        }
+        self.connection_open = true;
+        self.last_activity_ms = now_ms;
+        true
+    }
+
+    /// Bytes arrived on the open connection.
+    pub fn activity(&mut self, now_ms: u64) {
+        self.last_activity_ms = now_ms;
+    }
+
+    /// The open connection closed.
+    pub fn close_connection(&mut self) {
+        self.connection_open = false;
+    }
+
+    /// A connection test started (setup does not end while one runs).
+    pub fn test_started(&mut self) {
+        self.testing = true;
+    }
+
+    /// A connection test ended.
+    pub fn test_finished(&mut self, success: bool) {
+        self.testing = false;
+        self.succeeded |= success;
+    }
+
+    /// What is due at `now_ms`. An idle connection is reported once per idle period.
+    pub fn poll(&mut self, now_ms: u64) -> SessionAction {
+        if self.connection_open
+            && now_ms.saturating_sub(self.last_activity_ms) >= u64::from(IDLE_TIMEOUT_MS)
+        {
+            self.last_activity_ms = now_ms;
+            return SessionAction::CloseIdleConnection;
+        }
+        if !self.succeeded
+            && !self.testing
+            && now_ms.saturating_sub(self.started_ms) >= u64::from(SETUP_TIMEOUT_MS)
+        {
+            return SessionAction::EndSetup;
+        }
+        SessionAction::Nothing
+    }
+}
+
+#[cfg(test)]
+mod tests;

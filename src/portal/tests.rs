@@ -1,0 +1,627 @@
+//! Portal tests: framing, limits, routing, validation, pages, scan list, session.
+
+use super::*;
+use proptest::prelude::*;
+use std::string::String;
+use std::vec::Vec;
+use std::{format, vec};
+
+fn config() -> PortalConfig {
+    let mut device_name = heapless::String::new();
+    device_name.push_str("ramkey-A1B2C3").expect("fits");
+    PortalConfig {
+        ap_ip: [192, 168, 4, 1],
+        device_name,
+    }
+}
+
+fn network(ssid: &[u8], rssi: i8, security: Security) -> Network {
+    Network {
+        ssid: Ssid::new(ssid).expect("short"),
+        rssi,
+        security,
+        channel: 6,
+    }
+}
+
+fn portal() -> Portal {
+    let mut portal = Portal::new(config());
+    portal
+        .scan_mut()
+        .add(network(b"Garden", -48, Security::Secured));
+    portal
+        .scan_mut()
+        .add(network(b"Cafe Guest", -60, Security::Open));
+    portal
+        .scan_mut()
+        .add(network(b"<b>&\"x\"", -80, Security::Secured));
+    portal
+}
+
+/// One request through a fresh buffer; the response as text (or None when incomplete).
+fn send(portal: &mut Portal, request: &[u8]) -> (Option<String>, Option<ConnectRequest>) {
+    let mut buffer = RequestBuffer::new();
+    let mut out = vec![0u8; RESPONSE_CAPACITY];
+    match portal.receive(&mut buffer, request, &mut out) {
+        Reply::Incomplete => (None, None),
+        Reply::Respond { len } => (
+            Some(String::from_utf8_lossy(&out[..len]).into_owned()),
+            None,
+        ),
+        Reply::Connect { len, request } => (
+            Some(String::from_utf8_lossy(&out[..len]).into_owned()),
+            Some(request),
+        ),
+    }
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n").into_bytes()
+}
+
+fn post(body: &str) -> Vec<u8> {
+    format!(
+        "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn status_of(response: &str) -> u16 {
+    response[9..12].parse().expect("status code")
+}
+
+fn body_of(response: &str) -> &str {
+    response.split_once("\r\n\r\n").expect("head ends").1
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+fn well_framed(response: &str) {
+    assert!(response.starts_with("HTTP/1.1 "), "{response}");
+    let length: usize = header(response, "content-length")
+        .expect("Content-Length")
+        .parse()
+        .expect("number");
+    assert_eq!(length, body_of(response).len(), "{response}");
+    assert_eq!(header(response, "connection"), Some("close"));
+}
+
+const GARDEN: &str = "47617264656e";
+
+#[test]
+fn form_page_lists_networks_strongest_first_and_fits() {
+    let (response, _) = send(&mut portal(), &get("/"));
+    let response = response.expect("complete");
+    well_framed(&response);
+    assert_eq!(status_of(&response), 200);
+    let body = body_of(&response);
+    assert!(body.len() <= MAX_PAGE);
+    let garden = body.find("Garden").expect("Garden listed");
+    let cafe = body.find("Cafe Guest").expect("Cafe listed");
+    assert!(garden < cafe, "strongest first");
+    assert!(body.contains(&format!("value={GARDEN}")));
+    assert!(
+        body.contains("&lt;b&gt;&amp;&quot;x&quot;"),
+        "hostile SSID escaped"
+    );
+    assert!(!body.contains("<b>&\""), "hostile SSID not raw");
+    assert!(body.contains("name=viewport"));
+    assert!(body.contains("ramkey-A1B2C3"));
+    assert!(
+        !body.contains("http://") && !body.contains("https://"),
+        "no external resources"
+    );
+    assert!(!body.contains("<script"), "works without JavaScript");
+}
+
+#[test]
+fn worst_case_page_drops_weakest_networks_and_stays_under_8_kib() {
+    let mut portal = Portal::new(config());
+    for i in 0..MAX_NETWORKS {
+        let mut ssid = [b'&'; 32];
+        ssid[0] = b'a' + i as u8;
+        ssid[1..8].copy_from_slice(b"<\"'>&<\"");
+        portal
+            .scan_mut()
+            .add(network(&ssid, -40 - i as i8, Security::Secured));
+    }
+    let (response, _) = send(&mut portal, &get("/"));
+    let response = response.expect("complete");
+    well_framed(&response);
+    let body = body_of(&response);
+    assert!(body.len() <= MAX_PAGE, "{} bytes", body.len());
+    assert!(body.contains("weaker networks not shown"));
+    assert!(body.contains("</html>"), "the page is complete");
+    // The strongest is listed.
+    assert!(body.contains("value=613c22273e263c22"));
+}
+
+#[test]
+fn requests_split_anywhere_give_the_same_response() {
+    let whole = post(&format!("net={GARDEN}&pass=correct+horse+battery"));
+    for split in [1, 5, 20, whole.len() - 3, whole.len() - 1] {
+        let mut portal = portal();
+        let mut buffer = RequestBuffer::new();
+        let mut out = vec![0u8; RESPONSE_CAPACITY];
+        assert!(matches!(
+            portal.receive(&mut buffer, &whole[..split], &mut out),
+            Reply::Incomplete
+        ));
+        match portal.receive(&mut buffer, &whole[split..], &mut out) {
+            Reply::Connect { request, .. } => assert_eq!(request.ssid.as_bytes(), b"Garden"),
+            _ => panic!("split at {split}: no connect"),
+        }
+        assert!(buffer.is_empty(), "request wiped");
+    }
+}
+
+#[test]
+fn byte_by_byte() {
+    let mut portal = portal();
+    let mut buffer = RequestBuffer::new();
+    let mut out = vec![0u8; RESPONSE_CAPACITY];
+    let request = get("/");
+    for (i, byte) in request.iter().enumerate() {
+        let reply = portal.receive(&mut buffer, core::slice::from_ref(byte), &mut out);
+        if i + 1 < request.len() {
+            assert!(matches!(reply, Reply::Incomplete), "byte {i}");
+        } else {
+            assert!(matches!(reply, Reply::Respond { .. }));
+        }
+    }
+}
+
+#[test]
+fn limits() {
+    let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(3000));
+    let (r, _) = send(&mut portal(), long_line.as_bytes());
+    assert_eq!(status_of(&r.expect("answered")), 431);
+    let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: b\r\n".repeat(30));
+    assert_eq!(
+        status_of(&send(&mut portal(), many.as_bytes()).0.expect("answered")),
+        431
+    );
+    let big = "POST /connect HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+    assert_eq!(
+        status_of(&send(&mut portal(), big.as_bytes()).0.expect("answered")),
+        413
+    );
+    let no_length = "POST /connect HTTP/1.1\r\n\r\nnet=aa";
+    assert_eq!(
+        status_of(
+            &send(&mut portal(), no_length.as_bytes())
+                .0
+                .expect("answered")
+        ),
+        411
+    );
+    let chunked = "POST /connect HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_eq!(
+        status_of(&send(&mut portal(), chunked.as_bytes()).0.expect("answered")),
+        400
+    );
+    let bad_length = "POST /connect HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
+    assert_eq!(
+        status_of(
+            &send(&mut portal(), bad_length.as_bytes())
+                .0
+                .expect("answered")
+        ),
+        400
+    );
+    let two_lengths = "POST /connect HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+    assert_eq!(
+        status_of(
+            &send(&mut portal(), two_lengths.as_bytes())
+                .0
+                .expect("answered")
+        ),
+        400
+    );
+    let garbage = b"\x00\x01\x02\xff\r\n\r\n";
+    assert_eq!(
+        status_of(&send(&mut portal(), garbage).0.expect("answered")),
+        400
+    );
+    let delete = "DELETE / HTTP/1.1\r\n\r\n";
+    let r = send(&mut portal(), delete.as_bytes()).0.expect("answered");
+    assert_eq!(status_of(&r), 405);
+    assert_eq!(header(&r, "allow"), Some("GET, HEAD, POST"));
+    for r in [long_line.as_bytes(), big.as_bytes(), garbage] {
+        well_framed(&send(&mut portal(), r).0.expect("answered"));
+    }
+}
+
+#[test]
+fn a_full_buffer_of_header_bytes_is_431_not_a_hang() {
+    let mut portal = portal();
+    let mut buffer = RequestBuffer::new();
+    let mut out = vec![0u8; RESPONSE_CAPACITY];
+    let mut reply = portal.receive(&mut buffer, b"GET /", &mut out);
+    for _ in 0..100 {
+        reply = portal.receive(
+            &mut buffer,
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            &mut out,
+        );
+        if !matches!(reply, Reply::Incomplete) {
+            break;
+        }
+    }
+    let Reply::Respond { len } = reply else {
+        panic!("no answer to an endless request line");
+    };
+    assert!(out[..len].starts_with(b"HTTP/1.1 431"));
+}
+
+#[test]
+fn probes_and_foreign_hosts_redirect_to_the_portal() {
+    for path in [
+        "/generate_204",
+        "/gen_204",
+        "/hotspot-detect.html",
+        "/library/test/success.html",
+        "/connecttest.txt",
+        "/ncsi.txt",
+        "/success.txt",
+        "/canonical.html",
+        "/redirect",
+        "/anything/else",
+    ] {
+        let (r, _) = send(&mut portal(), &get(path));
+        let r = r.expect("answered");
+        assert_eq!(status_of(&r), 302, "{path}");
+        assert_eq!(
+            header(&r, "location"),
+            Some("http://192.168.4.1/"),
+            "{path}"
+        );
+        well_framed(&r);
+    }
+    for host in [
+        "connectivitycheck.gstatic.com",
+        "captive.apple.com",
+        "www.msftconnecttest.com",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let r = send(&mut portal(), request.as_bytes()).0.expect("answered");
+        assert_eq!(status_of(&r), 302, "{host}");
+        assert_eq!(header(&r, "location"), Some("http://192.168.4.1/"));
+    }
+    // The portal's own address, with or without the port, and HTTP/1.0 without Host.
+    for request in [
+        "GET / HTTP/1.1\r\nHost: 192.168.4.1:80\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+    ] {
+        assert_eq!(
+            status_of(&send(&mut portal(), request.as_bytes()).0.expect("ok")),
+            200
+        );
+    }
+}
+
+#[test]
+fn head_has_headers_only() {
+    let r = send(
+        &mut portal(),
+        b"HEAD / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n",
+    )
+    .0
+    .expect("answered");
+    assert_eq!(status_of(&r), 200);
+    assert_eq!(body_of(&r), "");
+    assert!(
+        header(&r, "content-length")
+            .expect("length")
+            .parse::<usize>()
+            .expect("n")
+            > 1000
+    );
+}
+
+#[test]
+fn post_elsewhere_is_404() {
+    let r = b"POST /other HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(status_of(&send(&mut portal(), r).0.expect("answered")), 404);
+}
+
+fn form_error(body: &str) -> String {
+    let mut portal = portal();
+    let (r, connect) = send(&mut portal, &post(body));
+    assert!(connect.is_none(), "{body} was accepted");
+    assert_eq!(portal.status(), &SetupStatus::Idle);
+    let r = r.expect("answered");
+    assert_eq!(status_of(&r), 200);
+    well_framed(&r);
+    String::from(body_of(&r))
+}
+
+#[test]
+fn validation_errors_in_words_with_input_kept_but_never_the_passphrase() {
+    let page = form_error("pass=secretpass1");
+    assert!(page.contains("Choose a network"));
+    assert!(!page.contains("secretpass1"));
+
+    let page = form_error(&format!("net={GARDEN}&pass=short77"));
+    assert!(page.contains("too short"));
+    assert!(
+        page.contains(&format!("value={GARDEN} checked")),
+        "choice kept"
+    );
+    assert!(!page.contains("short77"));
+
+    let page = form_error(&format!("net={GARDEN}&pass="));
+    assert!(page.contains("needs its passphrase"));
+
+    let page = form_error(&format!("net={GARDEN}&pass={}", "a".repeat(70)));
+    assert!(page.contains("too long"));
+
+    let page = form_error(&format!("net={GARDEN}&pass=caf%C3%A9caf%C3%A9"));
+    assert!(page.contains("cannot contain"));
+    assert!(!page.contains("caf"), "nothing of the passphrase");
+
+    let page = form_error(&format!("net={GARDEN}&pass={}", "g".repeat(64)));
+    assert!(page.contains("hex digits"));
+
+    let page = form_error("net=other&other=&pass=whatever1");
+    assert!(page.contains("name of the hidden network"));
+    assert!(page.contains("value=other checked"));
+
+    let page = form_error(&format!(
+        "net=other&other={}&pass=whatever1",
+        "n".repeat(33)
+    ));
+    assert!(page.contains("at most 32 bytes"));
+
+    let page = form_error("net=other&other=My+%3Cb%3E+Net&pass=");
+    assert!(
+        page.contains("value=\"My &lt;b&gt; Net\""),
+        "hidden name kept, escaped"
+    );
+    assert!(
+        page.contains("needs its passphrase"),
+        "hidden networks need a passphrase"
+    );
+
+    let page = form_error("net=zz&pass=whatever1");
+    assert!(page.contains("not understood"));
+
+    let page = form_error(&format!("net={}&pass=whatever1", "43616665204775657374"));
+    assert!(page.contains("open: leave the passphrase empty"));
+
+    let page = form_error(&format!("net={GARDEN}&pass=%zz"));
+    assert!(page.contains("garbled"));
+}
+
+#[test]
+fn valid_forms_start_a_test() {
+    let mut portal = portal();
+    let (r, connect) = send(
+        &mut portal,
+        &post(&format!("net={GARDEN}&pass=correct+horse+battery")),
+    );
+    let r = r.expect("answered");
+    assert_eq!(status_of(&r), 303);
+    assert_eq!(header(&r, "location"), Some("/status"));
+    let request = connect.expect("a test");
+    assert_eq!(request.ssid.as_bytes(), b"Garden");
+    let ConnectKey::Passphrase(p) = request.key else {
+        panic!("no passphrase")
+    };
+    assert_eq!(p.expose_secret(), b"correct horse battery");
+    assert!(matches!(portal.status(), SetupStatus::Connecting { .. }));
+    assert!(!r.contains("horse"));
+    // While it runs, another submission only points at the status page.
+    let (r, again) = send(
+        &mut portal,
+        &post(&format!("net={GARDEN}&pass=other+passphrase")),
+    );
+    assert!(again.is_none());
+    assert_eq!(status_of(&r.expect("answered")), 303);
+
+    // An open network from the scan, without a passphrase.
+    let mut portal = super::tests::portal();
+    let (_, connect) = send(&mut portal, &post("net=43616665204775657374&pass="));
+    assert!(matches!(connect.expect("a test").key, ConnectKey::Open));
+
+    // A hidden network by name, and a 64-hex-digit key.
+    let mut portal = super::tests::portal();
+    let hexkey = "0123456789abcdef".repeat(4);
+    let (_, connect) = send(
+        &mut portal,
+        &post(&format!("net=other&other=Attic+AP&pass={hexkey}")),
+    );
+    assert_eq!(connect.expect("a test").ssid.as_bytes(), b"Attic AP");
+}
+
+#[test]
+fn status_pages() {
+    let mut portal = portal();
+    let r = send(&mut portal, &get("/status")).0.expect("answered");
+    assert_eq!((status_of(&r), header(&r, "location")), (302, Some("/")));
+
+    let ssid = Ssid::new(b"Garden").expect("short");
+    portal.set_status(SetupStatus::Connecting { ssid });
+    let r = send(&mut portal, &get("/status")).0.expect("answered");
+    assert!(body_of(&r).contains("http-equiv=refresh content=2"));
+    assert!(body_of(&r).contains("Connecting to Garden"));
+
+    portal.set_status(SetupStatus::Connected {
+        ssid,
+        ip: [192, 168, 7, 41],
+    });
+    let r = send(&mut portal, &get("/status")).0.expect("answered");
+    assert!(body_of(&r).contains("192.168.7.41"));
+    assert!(!body_of(&r).contains("refresh"));
+
+    for (failure, words) in [
+        (Failure::WrongPassphrase, "refused the passphrase"),
+        (Failure::NotFound, "was not found"),
+        (Failure::Timeout, "did not answer in time"),
+        (Failure::Other, "failed"),
+    ] {
+        portal.set_status(SetupStatus::Failed { ssid, failure });
+        let r = send(&mut portal, &get("/status")).0.expect("answered");
+        well_framed(&r);
+        assert!(body_of(&r).contains(words), "{failure:?}");
+        assert!(body_of(&r).contains("href=/>Try again"));
+    }
+    // After a failure, a new submission starts a new test.
+    let (_, connect) = send(
+        &mut portal,
+        &post(&format!("net={GARDEN}&pass=correct+horse+battery")),
+    );
+    assert!(connect.is_some());
+}
+
+#[test]
+fn disconnect_reasons() {
+    assert_eq!(
+        Failure::from_disconnect_reason(15),
+        Failure::WrongPassphrase
+    );
+    assert_eq!(Failure::from_disconnect_reason(2), Failure::WrongPassphrase);
+    assert_eq!(
+        Failure::from_disconnect_reason(202),
+        Failure::WrongPassphrase
+    );
+    assert_eq!(
+        Failure::from_disconnect_reason(204),
+        Failure::WrongPassphrase
+    );
+    assert_eq!(Failure::from_disconnect_reason(201), Failure::NotFound);
+    assert_eq!(Failure::from_disconnect_reason(203), Failure::Other);
+    assert_eq!(Failure::from_disconnect_reason(200), Failure::Other);
+}
+
+#[test]
+fn scan_list_merges_sorts_and_caps() {
+    let mut scan = ScanList::new();
+    scan.add(network(b"A", -70, Security::Open));
+    scan.add(network(b"B", -50, Security::Secured));
+    scan.add(network(b"A", -40, Security::Secured));
+    scan.add(network(b"", -10, Security::Open));
+    let names: Vec<&[u8]> = scan.iter().map(|n| n.ssid.as_bytes()).collect();
+    assert_eq!(names, [&b"A"[..], b"B"]);
+    let a = scan.find(b"A").expect("merged");
+    assert_eq!((a.rssi, a.security), (-40, Security::Secured));
+    for i in 0..30u8 {
+        scan.add(network(&[b'n', i], -90 + i as i8, Security::Open));
+    }
+    assert_eq!(scan.len(), MAX_NETWORKS);
+    let rssi: Vec<i8> = scan.iter().map(|n| n.rssi).collect();
+    assert!(rssi.windows(2).all(|w| w[0] >= w[1]), "{rssi:?}");
+    assert_eq!(rssi[0], -40);
+    assert!(scan.find(&[b'n', 0]).is_none(), "weakest dropped");
+    scan.clear();
+    assert!(scan.is_empty());
+}
+
+#[test]
+fn session_timeouts() {
+    let mut session = Session::new(1000);
+    assert!(session.open_connection(1000));
+    assert!(!session.open_connection(1001), "one at a time");
+    assert_eq!(session.poll(1000 + 9_999), SessionAction::Nothing);
+    session.activity(5000);
+    assert_eq!(session.poll(5000 + 9_999), SessionAction::Nothing);
+    assert_eq!(
+        session.poll(5000 + 10_000),
+        SessionAction::CloseIdleConnection
+    );
+    assert_eq!(
+        session.poll(5000 + 10_001),
+        SessionAction::Nothing,
+        "reported once"
+    );
+    session.close_connection();
+    assert!(session.open_connection(20_000));
+    session.close_connection();
+    assert_eq!(session.poll(600_999), SessionAction::Nothing);
+    session.test_started();
+    assert_eq!(
+        session.poll(601_000),
+        SessionAction::Nothing,
+        "not during a test"
+    );
+    session.test_finished(false);
+    assert_eq!(session.poll(601_000), SessionAction::EndSetup);
+    let mut done = Session::new(0);
+    done.test_started();
+    done.test_finished(true);
+    assert_eq!(
+        done.poll(10_000_000),
+        SessionAction::Nothing,
+        "no end after success"
+    );
+}
+
+#[test]
+fn short_output_buffers_never_overrun() {
+    for size in [0, 10, 200, 400, 1000, 4000] {
+        let mut portal = portal();
+        let mut buffer = RequestBuffer::new();
+        let mut out = vec![0u8; size];
+        if let Reply::Respond { len } = portal.receive(&mut buffer, &get("/"), &mut out) {
+            assert!(len <= size);
+            if len > 0 {
+                let text = String::from_utf8_lossy(&out[..len]).into_owned();
+                well_framed(&text);
+                assert!([200, 500].contains(&status_of(&text)), "{text}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn receive_never_panics(
+        first in proptest::collection::vec(any::<u8>(), 0..3000),
+        second in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let mut portal = portal();
+        let mut buffer = RequestBuffer::new();
+        let mut out = vec![0u8; RESPONSE_CAPACITY];
+        for part in [&first, &second] {
+            match portal.receive(&mut buffer, part, &mut out) {
+                Reply::Incomplete => {}
+                Reply::Respond { len } | Reply::Connect { len, .. } => {
+                    let text = String::from_utf8_lossy(&out[..len]).into_owned();
+                    well_framed(&text);
+                    buffer.clear();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_ssid_round_trips_through_the_page(ssid in proptest::collection::vec(any::<u8>(), 1..=32)) {
+        let mut portal = Portal::new(config());
+        portal.scan_mut().add(network(&ssid, -50, Security::Secured));
+        let page = send(&mut portal, &get("/")).0.expect("answered");
+        // The radio value on the page is what the browser sends back.
+        let value = body_of(&page).split("name=net value=").nth(1).expect("listed");
+        let value: String = value.chars().take_while(char::is_ascii_hexdigit).collect();
+        let (_, connect) = send(&mut portal, &post(&format!("net={value}&pass=correct+horse+battery")));
+        let accepted = connect.expect("accepted");
+        prop_assert_eq!(accepted.ssid.as_bytes(), &ssid[..]);
+    }
+
+    #[test]
+    fn typed_passphrases_arrive_exactly(pass in "[ -~]{8,63}") {
+        let encoded: String = pass.bytes().map(|b| format!("%{b:02X}")).collect();
+        let mut portal = portal();
+        let (r, connect) = send(&mut portal, &post(&format!("net={GARDEN}&pass={encoded}")));
+        let Some(ConnectRequest { key: ConnectKey::Passphrase(p), .. }) = connect else {
+            panic!("refused");
+        };
+        prop_assert_eq!(p.expose_secret(), pass.as_bytes());
+        prop_assert!(!r.expect("answered").contains(&encoded));
+    }
+}
