@@ -1,8 +1,9 @@
 //! espconn, scripted: canned client requests delivered to the firmware's listeners.
 //!
 //! The harness writes `net-in.bin` in QEMU's working directory: records of
-//! `[kind u32 (1 TCP, 2 UDP)][port u32][length u32][bytes, padded to 4]`, in the order a phone
-//! would send them. Once the firmware listens on a port (`espconn_accept` for TCP,
+//! `[kind u32 (1 TCP, 2 UDP, 3 pause)][port u32][length u32][bytes, padded to 4]`, in the order
+//! a phone would send them; a pause record (no bytes) waits `port` virtual milliseconds, as a
+//! person reading a page would. Once the firmware listens on a port (`espconn_accept` for TCP,
 //! `espconn_create` for UDP), the records for that port are delivered one at a time on the
 //! virtual clock: a TCP record becomes one connection (connect callback, then one receive
 //! callback with the whole request); a UDP record one datagram. Everything the firmware sends
@@ -10,10 +11,15 @@
 //! (`emu: net: ...`, first line only). One TCP connection at a time, like the firmware's
 //! portal; a connection the firmware leaves open is closed by the "client" after 5 virtual
 //! seconds.
+//!
+//! Like lwIP under espconn, a send is refused while the previous one is still in flight
+//! (`ESPCONN_MAXNUM`) or when it exceeds the TCP send buffer (`TCP_SND_BUF`, two segments:
+//! `ESPCONN_MEM`); the sent callback comes later, from the scheduler, never from inside
+//! `espconn_send`.
 
 use core::ffi::{c_char, c_void};
 
-use wifi_sys::{ETSTimer, esp_tcp, espconn, espconn_proto};
+use wifi_sys::{ETSTimer, esp_tcp, espconn, espconn_proto, remot_info};
 
 use crate::emulate;
 use crate::scheduler::{Global, SCHEDULER};
@@ -21,6 +27,11 @@ use crate::semihosting::{self, say};
 
 const KIND_TCP: u32 = 1;
 const KIND_UDP: u32 = 2;
+const KIND_PAUSE: u32 = 3;
+/// lwIP's TCP send buffer in the SDK (2 × MSS 1460): the most one `espconn_send` may pass.
+const TCP_SEND_BUFFER: usize = 2 * 1460;
+/// Virtual time until a send is acknowledged (the sent callback).
+const SENT_DELAY_US: u64 = 20_000;
 /// Largest request the harness may script.
 const MAX_REQUEST: usize = 4096;
 /// Records the harness may script.
@@ -49,6 +60,8 @@ struct Net {
     open: bool,
     idle_ms: u64,
     closing: bool,
+    /// A send waits for its sent callback.
+    in_flight: bool,
 }
 
 static NET: Global<Net> = Global::new(Net {
@@ -62,6 +75,7 @@ static NET: Global<Net> = Global::new(Net {
     open: false,
     idle_ms: 0,
     closing: false,
+    in_flight: false,
 });
 
 static CLIENT_TCP: Global<esp_tcp> = Global::new(esp_tcp {
@@ -86,6 +100,21 @@ static CLIENT: Global<espconn> = Global::new(espconn {
     sent_callback: None,
     link_cnt: 0,
     reverse: core::ptr::null_mut(),
+});
+
+static SENT_TIMER: Global<ETSTimer> = Global::new(ETSTimer {
+    timer_next: core::ptr::null_mut(),
+    timer_expire: 0,
+    timer_period: 0,
+    timer_func: None,
+    timer_arg: core::ptr::null_mut(),
+});
+
+/// The peer `espconn_get_connection_info` reports (the phone).
+static PEER: Global<remot_info> = Global::new(remot_info {
+    state: 0,
+    remote_port: 50001,
+    remote_ip: [192, 168, 4, 2],
 });
 
 static STEP_TIMER: Global<ETSTimer> = Global::new(ETSTimer {
@@ -201,10 +230,10 @@ unsafe extern "C" fn step(_arg: *mut c_void) {
     }
     let Some((record, listener)) = NET.with(|n| {
         let record = n.records.get(n.next).copied().flatten()?;
-        let listener = if record.kind == KIND_TCP {
-            n.tcp_listener
-        } else {
-            n.udp_listener
+        let listener = match record.kind {
+            KIND_TCP => n.tcp_listener,
+            KIND_UDP => n.udp_listener,
+            _ => core::ptr::NonNull::<espconn>::dangling().as_ptr(),
         };
         if listener.is_null() {
             return None;
@@ -214,6 +243,11 @@ unsafe extern "C" fn step(_arg: *mut c_void) {
     }) else {
         return;
     };
+    if record.kind == KIND_PAUSE {
+        say!("net: client pauses {} ms", record.port);
+        arm_step(u64::from(record.port).max(1));
+        return;
+    }
     let mut request = [0u8; MAX_REQUEST];
     let len = record.len;
     NET.with(|n| request[..len].copy_from_slice(&n.data[record.offset..record.offset + len]));
@@ -294,9 +328,25 @@ unsafe extern "C" fn step(_arg: *mut c_void) {
     arm_step(STEP_MS);
 }
 
+/// The peer acknowledged the last send: the SDK's sent callback.
+unsafe extern "C" fn sent_done(_arg: *mut c_void) {
+    if !NET.with(|n| core::mem::replace(&mut n.in_flight, false) && n.open) {
+        return;
+    }
+    let client = CLIENT.with(|c| c as *mut espconn);
+    if let Some(sent) = CLIENT.with(|c| c.sent_callback) {
+        // SAFETY: registered by the firmware with the SDK's signature; `client` is valid.
+        unsafe { sent(client.cast()) };
+    }
+}
+
 fn close_client() {
     let client = CLIENT.with(|c| c as *mut espconn);
-    NET.with(|n| n.open = false);
+    NET.with(|n| {
+        n.open = false;
+        n.in_flight = false;
+    });
+    SCHEDULER.with(|s| s.disarm(SENT_TIMER.with(|t| t as *mut ETSTimer)));
     if let Some(disconnect) = CLIENT_TCP.with(|t| t.disconnect_callback) {
         // SAFETY: registered by the firmware with the SDK's signature.
         unsafe { disconnect(client.cast()) };
@@ -446,13 +496,25 @@ emulate! {
         let bytes = unsafe { core::slice::from_raw_parts(data, usize::from(len)) };
         // SAFETY: a TCP espconn.
         let port = unsafe { (*(*espconn).proto.tcp).local_port } as u32;
+        if NET.with(|n| n.in_flight) {
+            say!("net: espconn_send refused: the previous send is still in flight");
+            return wifi_sys::ESPCONN_MAXNUM;
+        }
+        if bytes.len() > TCP_SEND_BUFFER {
+            say!("net: espconn_send refused: {len} bytes exceed the TCP send buffer");
+            return wifi_sys::ESPCONN_MEM;
+        }
         say!("net: tcp:{port} -> {} ({len} bytes)", first_line(bytes));
         record_out(KIND_TCP, port, bytes);
-        NET.with(|n| n.idle_ms = 0);
-        if let Some(sent) = CLIENT.with(|c| c.sent_callback) {
-            // SAFETY: registered by the firmware; called after the send as the SDK does.
-            unsafe { sent(espconn.cast()) };
-        }
+        NET.with(|n| {
+            n.idle_ms = 0;
+            n.in_flight = true;
+        });
+        let timer = SENT_TIMER.with(|t| {
+            t.timer_func = Some(sent_done);
+            t as *mut ETSTimer
+        });
+        SCHEDULER.with(|s| s.arm(timer, SENT_DELAY_US, false));
         wifi_sys::ESPCONN_OK
     }
 }
@@ -470,5 +532,33 @@ emulate! {
         say!("net: udp:{port} -> {len} bytes");
         record_out(KIND_UDP, port, bytes);
         i16::from(wifi_sys::ESPCONN_OK)
+    }
+}
+
+emulate! {
+    /// The peer of a connection: the scripted phone.
+    fn espconn_get_connection_info(
+        pespconn: *mut espconn,
+        pcon_info: *mut *mut remot_info,
+        typeflags: u8,
+    ) -> i8 {
+        let _ = typeflags;
+        if pespconn.is_null() || pcon_info.is_null() {
+            return wifi_sys::ESPCONN_ARG;
+        }
+        // SAFETY: the firmware passes a writable pointer; PEER is static.
+        unsafe { *pcon_info = PEER.with(|p| p as *mut remot_info) };
+        wifi_sys::ESPCONN_OK
+    }
+}
+
+emulate! {
+    /// Connections a server accepts at once (the scripted client opens one at a time anyway).
+    fn espconn_tcp_set_max_con_allow(espconn: *mut espconn, num: u8) -> i8 {
+        if espconn.is_null() || num == 0 {
+            return wifi_sys::ESPCONN_ARG;
+        }
+        say!("net: at most {num} tcp connection(s)");
+        wifi_sys::ESPCONN_OK
     }
 }

@@ -5,11 +5,11 @@
 //! stored station config; then it saves the new state first and acts: scrub and restart,
 //! connect with `_current` setters only, open setup, or back off in deep sleep.
 
-use core::cell::UnsafeCell;
 use core::ffi::c_void;
 
 use zeroize::Zeroize;
 
+use super::global::Global;
 use super::rtc::SdkRtc;
 use crate::boot::{
     self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason,
@@ -22,33 +22,12 @@ use crate::rtc_record::{
 const BOOT_STATE_WORD: usize = rtc_record::FREE_WORDS.start;
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT_MS: u32 = 20_000;
-/// How long setup mode waits before sleeping and trying again (issue 4 opens the portal).
-const SETUP_SLEEP_MICROS: u64 = 10 * 60 * 1_000_000;
 /// The garden-sensor cycle: how long to sleep between two reports.
 const REPORT_PERIOD_MICROS: u64 = 10 * 60 * 1_000_000;
 
 const EVENT_STAMODE_CONNECTED: u32 = 0;
 const EVENT_STAMODE_DISCONNECTED: u32 = 1;
 const EVENT_STAMODE_GOT_IP: u32 = 3;
-
-/// Single-core, callback-driven global: the SDK runs one callback at a time.
-struct Global<T>(UnsafeCell<T>);
-
-// SAFETY: the NONOS SDK runs user callbacks one at a time on its single core, and this
-// module never touches these globals from interrupt context.
-unsafe impl<T> Sync for Global<T> {}
-
-impl<T> Global<T> {
-    const fn new(value: T) -> Self {
-        Global(UnsafeCell::new(value))
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: single core, callbacks never nest into this module while `f` runs (f does
-        // not call SDK functions that call back synchronously), so this is the only reference.
-        f(unsafe { &mut *self.0.get() })
-    }
-}
 
 /// What the current connection attempt has learnt.
 struct Attempt {
@@ -170,7 +149,7 @@ fn execute(plan: boot::BootPlan, record: RecordState, loaded: Result<Credentials
         },
         Mode::Setup => {
             info!("setup mode: no trusted credentials");
-            deep_sleep(SETUP_SLEEP_MICROS);
+            super::setup::start();
         }
         Mode::BackoffSleep { micros } => {
             info!("backing off: deep sleep {} s", micros / 1_000_000);
@@ -205,7 +184,7 @@ fn deep_sleep(micros: u64) {
 }
 
 /// Writes 64 lowercase hex digits of the key into `out`.
-fn hex_key(key: &[u8; 32], out: &mut [u8; 64]) {
+pub(super) fn hex_key(key: &[u8; 32], out: &mut [u8; 64]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, byte) in key.iter().enumerate() {
         out[2 * i] = DIGITS[usize::from(byte >> 4)];

@@ -6,10 +6,12 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod global;
 mod libc;
 mod lifecycle;
 mod rt;
 mod rtc;
+mod setup;
 mod wrap;
 
 use crate::build_config;

@@ -1,0 +1,791 @@
+//! Setup mode on the device: the SoftAP, the captive DNS and the HTTP portal over espconn.
+//!
+//! Everything this module decides comes from the portable cores: [`crate::portal`] answers
+//! HTTP and keeps time ([`portal::Session`]), [`crate::dns`] answers DNS, [`crate::identity`]
+//! reads the setup passphrase. This module only moves bytes between them and the SDK:
+//!
+//! 1. read the device identity sector; without a valid one the AP stays off (said on the
+//!    console) and the device sleeps, as it would after a setup timeout;
+//! 2. STA+AP mode, SoftAP `ramkey-XXXXXX` with WPA2-PSK and the per-device passphrase, one
+//!    client, its DHCP server on; all with `_current` setters, nothing written to flash;
+//! 3. scan, listen on TCP 80 (one connection, idle timeout) and UDP 53;
+//! 4. on a valid form, derive the key in slices, try the network in STA+AP mode, report the
+//!    result through the portal's status page; only a successful attempt writes the RTC
+//!    record, then the device deep-sleeps briefly and wakes in station mode;
+//! 5. ten minutes without success: deep sleep, try again later.
+//!
+//! Must never: keep the setup or network passphrase beyond the call that consumes it, call a
+//! persistent setter, or send a response the portal did not write.
+
+use core::ffi::{c_char, c_void};
+
+use zeroize::Zeroize;
+
+use super::global::Global;
+use super::rtc::SdkRtc;
+use crate::portal::{
+    self, ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, Reply, RequestBuffer,
+    Security, Session, SessionAction, SetupStatus,
+};
+use crate::psk::PskDerivation;
+use crate::rtc_record::{self, Credentials, IpConfig, NetworkKey, ReconnectCache, Ssid};
+use crate::{dns, identity};
+
+/// The SoftAP's address, netmask and the DHCP range the SDK derives from it.
+const AP_IP: [u8; 4] = [192, 168, 4, 1];
+const AP_NETMASK: [u8; 4] = [255, 255, 255, 0];
+/// The SoftAP's channel until the station side joins a network (then the radio follows it).
+const AP_CHANNEL: u8 = 6;
+const HTTP_PORT: i32 = 80;
+const DNS_PORT: i32 = 53;
+/// The session clock: idle connections, the setup deadline, the connection-test deadline.
+const TICK_MS: u32 = 250;
+/// Key derivation in slices: rounds per slice and the pause between slices, so that the SDK's
+/// WiFi tasks and watchdog run in between (one round is four SHA-1 compressions).
+const ROUNDS_PER_SLICE: u32 = 32;
+const SLICE_PAUSE_MS: u32 = 5;
+/// How long a connection test may take.
+const TEST_TIMEOUT_MS: u64 = 20_000;
+/// After success: time for the phone to show the result, then a short sleep into station mode.
+const SUCCESS_LINGER_MS: u32 = 15_000;
+const SUCCESS_SLEEP_MICROS: u64 = 1_000_000;
+/// After a setup timeout or without an identity: sleep, then try again (battery friendly).
+const RETRY_SLEEP_MICROS: u64 = 10 * 60 * 1_000_000;
+/// Bytes per `espconn_send`: one TCP segment, well inside the SDK's send buffer.
+const SEND_CHUNK: usize = 1460;
+/// The SDK closes TCP connections idle this long (seconds); the session closes them earlier.
+const ESPCONN_IDLE_SECONDS: u32 = 30;
+/// Largest DNS datagram answered.
+const DNS_MAX: usize = 512;
+
+/// An SDK timer; the SDK keeps a pointer to it while armed, so each is static.
+const fn timer() -> wifi_sys::ETSTimer {
+    wifi_sys::ETSTimer {
+        timer_next: core::ptr::null_mut(),
+        timer_expire: 0,
+        timer_period: 0,
+        timer_func: None,
+        timer_arg: core::ptr::null_mut(),
+    }
+}
+
+static TICK_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+static SLICE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+static CLOSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+static FINISH_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+static REFUSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+/// A connection refused by the session (one at a time), to be closed by the refuse timer.
+static REFUSED: Global<*mut wifi_sys::espconn> = Global::new(core::ptr::null_mut());
+
+/// The listeners: the SDK keeps pointers to these, so they are static.
+static HTTP_TCP: Global<wifi_sys::esp_tcp> = Global::new(wifi_sys::esp_tcp {
+    remote_port: 0,
+    local_port: HTTP_PORT,
+    local_ip: [0; 4],
+    remote_ip: [0; 4],
+    connect_callback: None,
+    reconnect_callback: None,
+    disconnect_callback: None,
+    write_finish_fn: None,
+});
+static HTTP_LISTENER: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
+    type_: wifi_sys::ESPCONN_TCP,
+    state: wifi_sys::ESPCONN_NONE,
+    proto: wifi_sys::espconn_proto {
+        tcp: core::ptr::null_mut(),
+    },
+    recv_callback: None,
+    sent_callback: None,
+    link_cnt: 0,
+    reverse: core::ptr::null_mut(),
+});
+static DNS_UDP: Global<wifi_sys::esp_udp> = Global::new(wifi_sys::esp_udp {
+    remote_port: 0,
+    local_port: DNS_PORT,
+    local_ip: [0; 4],
+    remote_ip: [0; 4],
+});
+static DNS_ENDPOINT: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
+    type_: wifi_sys::ESPCONN_UDP,
+    state: wifi_sys::ESPCONN_NONE,
+    proto: wifi_sys::espconn_proto {
+        udp: core::ptr::null_mut(),
+    },
+    recv_callback: None,
+    sent_callback: None,
+    link_cnt: 0,
+    reverse: core::ptr::null_mut(),
+});
+
+/// The request being received and the response being sent (one connection at a time).
+static REQUEST: Global<RequestBuffer> = Global::new(RequestBuffer::new());
+static RESPONSE: Global<Outgoing> = Global::new(Outgoing {
+    bytes: [0; portal::RESPONSE_CAPACITY],
+    len: 0,
+    sent: 0,
+});
+static DNS_OUT: Global<[u8; DNS_MAX]> = Global::new([0; DNS_MAX]);
+
+struct Outgoing {
+    bytes: [u8; portal::RESPONSE_CAPACITY],
+    len: usize,
+    sent: usize,
+}
+
+/// Where a connection test stands.
+enum Test {
+    None,
+    /// Deriving the key from the passphrase, a slice at a time.
+    Deriving {
+        ssid: Ssid,
+        derivation: PskDerivation,
+    },
+    /// Waiting for the SDK's events.
+    Connecting {
+        ssid: Ssid,
+        key: NetworkKey,
+        cache: Option<ReconnectCache>,
+        started_ms: u64,
+    },
+}
+
+struct Setup {
+    portal: Portal,
+    session: Session,
+    test: Test,
+    /// The open client connection, if any (an SDK-owned espconn).
+    client: *mut wifi_sys::espconn,
+    /// `system_get_time()` at the last tick, and the milliseconds since setup started.
+    last_us: u32,
+    now_ms: u64,
+    done: bool,
+}
+
+static SETUP: Global<Option<Setup>> = Global::new(None);
+
+fn with_setup<R>(f: impl FnOnce(&mut Setup) -> R) -> Option<R> {
+    SETUP.with(|s| s.as_mut().map(f))
+}
+
+/// Milliseconds since setup started, from the SDK's wrapping microsecond clock.
+fn now_ms() -> u64 {
+    // SAFETY: plain read of the system clock.
+    let now_us = unsafe { wifi_sys::system_get_time() };
+    with_setup(|s| {
+        let elapsed = now_us.wrapping_sub(s.last_us);
+        // Whole milliseconds only, so no fraction is lost between two readings.
+        let whole = elapsed / 1000;
+        s.last_us = s.last_us.wrapping_add(whole * 1000);
+        s.now_ms += u64::from(whole);
+        s.now_ms
+    })
+    .unwrap_or(0)
+}
+
+fn arm(
+    timer: &'static Global<wifi_sys::ETSTimer>,
+    func: unsafe extern "C" fn(*mut c_void),
+    ms: u32,
+    repeat: bool,
+) {
+    timer.with(|t| {
+        let t: *mut wifi_sys::ETSTimer = t;
+        // SAFETY: the timer is static (the SDK keeps the pointer) and `func` has the SDK's
+        // timer signature.
+        unsafe {
+            wifi_sys::ets_timer_disarm(t);
+            wifi_sys::ets_timer_setfn(t, Some(func), core::ptr::null_mut());
+            wifi_sys::ets_timer_arm_new(t, ms, repeat, true);
+        }
+    });
+}
+
+fn disarm(timer: &'static Global<wifi_sys::ETSTimer>) {
+    timer.with(|t| {
+        // SAFETY: disarming one of this module's static timers.
+        unsafe { wifi_sys::ets_timer_disarm(t) };
+    });
+}
+
+fn deep_sleep(micros: u64) {
+    // SAFETY: plain calls taking integers.
+    unsafe {
+        wifi_sys::system_deep_sleep_set_option(1);
+        wifi_sys::system_deep_sleep(micros);
+    }
+}
+
+fn ip_addr(bytes: [u8; 4]) -> wifi_sys::ip_addr {
+    wifi_sys::ip_addr {
+        addr: u32::from_le_bytes(bytes),
+    }
+}
+
+/// Reads the setup passphrase from the identity sector.
+fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError> {
+    let offset = crate::build_config::FLASH_SIZE
+        .layout()
+        .device_identity
+        .offset;
+    let mut words = [0u32; identity::RECORD_LEN / 4];
+    // SAFETY: `words` is a 4-aligned writable buffer of exactly RECORD_LEN bytes, and the
+    // identity sector is inside the flash the partition table describes.
+    let result = unsafe {
+        wifi_sys::spi_flash_read(offset, words.as_mut_ptr(), identity::RECORD_LEN as u32)
+    };
+    let mut bytes = [0u8; identity::RECORD_LEN];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(&words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    words.zeroize();
+    let decoded = if result == wifi_sys::SPI_FLASH_RESULT_OK {
+        identity::decode(&bytes)
+    } else {
+        error!("setup: identity sector unreadable ({})", result);
+        Err(identity::IdentityError::Empty)
+    };
+    bytes.zeroize();
+    decoded
+}
+
+/// Enters setup mode (called by the lifecycle when the boot decision says so).
+pub fn start() {
+    let passphrase = match read_identity() {
+        Ok(passphrase) => passphrase,
+        Err(e) => {
+            error!(
+                "setup: no device identity ({}): the setup AP stays off; provision this device with `cargo xtask provision-key`",
+                e
+            );
+            deep_sleep(RETRY_SLEEP_MICROS);
+            return;
+        }
+    };
+    let mut mac = [0u8; 6];
+    // SAFETY: `mac` is a writable 6-byte buffer.
+    if !unsafe { wifi_sys::wifi_get_macaddr(wifi_sys::SOFTAP_IF, mac.as_mut_ptr()) } {
+        warn!("setup: soft AP MAC unknown");
+    }
+    let name = identity::ap_ssid(mac);
+    if !open_access_point(name.as_bytes(), passphrase.expose_secret()) {
+        error!("setup: the SDK refused the soft AP configuration");
+        deep_sleep(RETRY_SLEEP_MICROS);
+        return;
+    }
+    drop(passphrase);
+
+    let mut device_name = heapless::String::new();
+    let _ = device_name.push_str(name.as_str());
+    // SAFETY: plain read of the system clock.
+    let started_us = unsafe { wifi_sys::system_get_time() };
+    SETUP.with(|s| {
+        *s = Some(Setup {
+            portal: Portal::new(PortalConfig {
+                ap_ip: AP_IP,
+                device_name,
+            }),
+            session: Session::new(0),
+            test: Test::None,
+            client: core::ptr::null_mut(),
+            last_us: started_us,
+            now_ms: 0,
+            done: false,
+        })
+    });
+    info!(
+        "setup: soft AP {} up, portal at http://192.168.4.1/",
+        name.as_str()
+    );
+    // SAFETY: registering a callback with the SDK's event signature.
+    unsafe { wifi_sys::wifi_set_event_handler_cb(Some(on_wifi_event)) };
+    listen();
+    scan();
+    arm(&TICK_TIMER, on_tick, TICK_MS, true);
+}
+
+/// STA+AP mode and the soft AP, with `_current` setters only.
+fn open_access_point(name: &[u8], passphrase: &[u8]) -> bool {
+    let mut config = wifi_sys::softap_config {
+        ssid: [0; 32],
+        password: [0; 64],
+        ssid_len: 0,
+        channel: AP_CHANNEL,
+        authmode: wifi_sys::AUTH_WPA2_PSK,
+        ssid_hidden: 0,
+        max_connection: 1,
+        beacon_interval: 100,
+    };
+    let name_len = name.len().min(config.ssid.len());
+    config.ssid[..name_len].copy_from_slice(&name[..name_len]);
+    config.ssid_len = name_len as u8;
+    // The SDK wants the passphrase NUL-terminated: at most 63 bytes.
+    let key_len = passphrase.len().min(config.password.len() - 1);
+    config.password[..key_len].copy_from_slice(&passphrase[..key_len]);
+    let mut ip = wifi_sys::ip_info {
+        ip: ip_addr(AP_IP),
+        netmask: ip_addr(AP_NETMASK),
+        gw: ip_addr(AP_IP),
+    };
+    // SAFETY: plain setters; the SDK copies `config` and `ip` before returning. The DHCP
+    // server must be stopped while the soft AP's address changes.
+    let ok = unsafe {
+        wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE)
+            && wifi_sys::wifi_softap_set_config_current(&mut config)
+            && {
+                wifi_sys::wifi_softap_dhcps_stop();
+                wifi_sys::wifi_set_ip_info(wifi_sys::SOFTAP_IF, &mut ip)
+            }
+            && wifi_sys::wifi_softap_dhcps_start()
+    };
+    config.password.zeroize();
+    ok
+}
+
+fn listen() {
+    let tcp = HTTP_TCP.with(|t| t as *mut wifi_sys::esp_tcp);
+    let listener = HTTP_LISTENER.with(|l| {
+        l.proto.tcp = tcp;
+        l as *mut wifi_sys::espconn
+    });
+    let udp = DNS_UDP.with(|u| u as *mut wifi_sys::esp_udp);
+    let endpoint = DNS_ENDPOINT.with(|e| {
+        e.proto.udp = udp;
+        e as *mut wifi_sys::espconn
+    });
+    // SAFETY: both espconns and their protocol blocks are static, as the SDK requires; the
+    // callbacks have the SDK's signatures.
+    unsafe {
+        wifi_sys::espconn_regist_connectcb(listener, Some(on_http_connect));
+        if wifi_sys::espconn_accept(listener) != wifi_sys::ESPCONN_OK {
+            error!("setup: cannot listen on tcp:80");
+        }
+        wifi_sys::espconn_tcp_set_max_con_allow(listener, 1);
+        wifi_sys::espconn_regist_time(listener, ESPCONN_IDLE_SECONDS, 0);
+        wifi_sys::espconn_regist_recvcb(endpoint, Some(on_dns));
+        if wifi_sys::espconn_create(endpoint) != wifi_sys::ESPCONN_OK {
+            error!("setup: cannot listen on udp:53");
+        }
+    }
+}
+
+fn scan() {
+    // SAFETY: a null config scans every channel; the callback has the SDK's signature.
+    if !unsafe { wifi_sys::wifi_station_scan(core::ptr::null_mut(), Some(on_scan_done)) } {
+        warn!("setup: scan refused");
+    }
+}
+
+unsafe extern "C" fn on_scan_done(list: *mut c_void, status: u32) {
+    if status != wifi_sys::SCAN_STATUS_OK {
+        warn!("setup: scan failed ({})", status);
+        return;
+    }
+    let mut count = 0u32;
+    with_setup(|s| {
+        s.portal.scan_mut().clear();
+        let mut entry = list.cast::<wifi_sys::bss_info>();
+        // The SDK's list is short; the bound guards against a corrupted `next` loop.
+        while !entry.is_null() && count < 64 {
+            // SAFETY: the SDK passes a valid linked list of bss_info for the duration of
+            // the callback.
+            let info = unsafe { &*entry };
+            let len = usize::from(info.ssid_len).min(info.ssid.len());
+            if let Ok(ssid) = Ssid::new(&info.ssid[..len]) {
+                s.portal.scan_mut().add(Network {
+                    ssid,
+                    rssi: info.rssi,
+                    security: if info.authmode == wifi_sys::AUTH_OPEN {
+                        Security::Open
+                    } else {
+                        Security::Secured
+                    },
+                    channel: info.channel,
+                });
+            }
+            count += 1;
+            entry = info.next;
+        }
+    });
+    info!("setup: scan found {} access points", count);
+}
+
+unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
+    let connection = arg.cast::<wifi_sys::espconn>();
+    if connection.is_null() {
+        return;
+    }
+    let now = now_ms();
+    let admitted = with_setup(|s| {
+        if !s.session.open_connection(now) {
+            return false;
+        }
+        s.client = connection;
+        true
+    })
+    .unwrap_or(false);
+    if !admitted {
+        // Not from inside an espconn callback: the refuse timer closes it.
+        REFUSED.with(|r| *r = connection);
+        arm(&REFUSE_TIMER, on_refuse, 0, false);
+        return;
+    }
+    REQUEST.with(RequestBuffer::clear);
+    // SAFETY: registering callbacks with the SDK's signatures on the SDK's connection.
+    unsafe {
+        wifi_sys::espconn_regist_recvcb(connection, Some(on_http_receive));
+        wifi_sys::espconn_regist_sentcb(connection, Some(on_http_sent));
+        wifi_sys::espconn_regist_disconcb(connection, Some(on_http_disconnect));
+        wifi_sys::espconn_regist_reconcb(connection, Some(on_http_error));
+    }
+}
+
+unsafe extern "C" fn on_refuse(_arg: *mut c_void) {
+    let connection = REFUSED.with(|r| core::mem::replace(r, core::ptr::null_mut()));
+    if !connection.is_null() {
+        // SAFETY: the SDK's espconn of the refused connection, never handed to the portal.
+        unsafe { wifi_sys::espconn_disconnect(connection) };
+    }
+}
+
+fn is_client(arg: *mut c_void) -> bool {
+    let connection = arg.cast::<wifi_sys::espconn>();
+    !connection.is_null() && with_setup(|s| s.client == connection).unwrap_or(false)
+}
+
+unsafe extern "C" fn on_http_receive(arg: *mut c_void, data: *mut c_char, len: u16) {
+    if data.is_null() || !is_client(arg) {
+        return;
+    }
+    // SAFETY: the SDK passes `len` readable bytes for the duration of the callback.
+    let bytes = unsafe { core::slice::from_raw_parts(data.cast::<u8>(), usize::from(len)) };
+    let now = now_ms();
+    let Some(reply) = with_setup(|s| {
+        s.session.activity(now);
+        REQUEST
+            .with(|request| RESPONSE.with(|out| s.portal.receive(request, bytes, &mut out.bytes)))
+    }) else {
+        return;
+    };
+    match reply {
+        Reply::Incomplete => {}
+        Reply::Respond { len } => begin_response(arg, len),
+        Reply::Connect { len, request } => {
+            begin_response(arg, len);
+            begin_test(request);
+        }
+    }
+}
+
+fn begin_response(arg: *mut c_void, len: usize) {
+    REQUEST.with(RequestBuffer::clear);
+    RESPONSE.with(|out| {
+        out.len = len.min(out.bytes.len());
+        out.sent = 0;
+    });
+    send_next(arg);
+}
+
+/// Sends the next chunk of the response; closes the connection once all of it is out.
+fn send_next(arg: *mut c_void) {
+    let Some((pointer, chunk)) = RESPONSE.with(|out| {
+        let chunk = (out.len - out.sent).min(SEND_CHUNK);
+        if chunk == 0 {
+            return None;
+        }
+        let pointer = out.bytes[out.sent..].as_mut_ptr();
+        out.sent += chunk;
+        Some((pointer, chunk))
+    }) else {
+        close_later();
+        return;
+    };
+    // SAFETY: `pointer` addresses `chunk` bytes of the static response buffer, which stays
+    // untouched until the sent callback; the connection is the SDK's.
+    let result = unsafe { wifi_sys::espconn_send(arg.cast(), pointer, chunk as u16) };
+    if result != wifi_sys::ESPCONN_OK {
+        warn!("setup: send failed ({})", result);
+        close_later();
+    }
+}
+
+unsafe extern "C" fn on_http_sent(arg: *mut c_void) {
+    if is_client(arg) {
+        send_next(arg);
+    }
+}
+
+/// espconn must not be disconnected from inside its own callbacks: a zero-delay timer does it.
+fn close_later() {
+    arm(&CLOSE_TIMER, on_close, 0, false);
+}
+
+unsafe extern "C" fn on_close(_arg: *mut c_void) {
+    let Some(client) = with_setup(|s| s.client) else {
+        return;
+    };
+    if !client.is_null() {
+        // SAFETY: the SDK's connection, still open (its disconnect callback clears `client`).
+        unsafe { wifi_sys::espconn_disconnect(client) };
+    }
+}
+
+fn forget_client(arg: *mut c_void) {
+    if is_client(arg) {
+        with_setup(|s| {
+            s.client = core::ptr::null_mut();
+            s.session.close_connection();
+        });
+        REQUEST.with(RequestBuffer::clear);
+    }
+}
+
+unsafe extern "C" fn on_http_disconnect(arg: *mut c_void) {
+    forget_client(arg);
+}
+
+unsafe extern "C" fn on_http_error(arg: *mut c_void, err: i8) {
+    warn!("setup: connection error {}", err);
+    forget_client(arg);
+}
+
+unsafe extern "C" fn on_dns(arg: *mut c_void, data: *mut c_char, len: u16) {
+    let endpoint = arg.cast::<wifi_sys::espconn>();
+    if endpoint.is_null() || data.is_null() {
+        return;
+    }
+    // SAFETY: the SDK passes `len` readable bytes for the duration of the callback.
+    let query = unsafe { core::slice::from_raw_parts(data.cast::<u8>(), usize::from(len)) };
+    let Some((pointer, size)) = DNS_OUT.with(|out| {
+        dns::answer(query, AP_IP, out)
+            .ok()
+            .map(|size| (out.as_mut_ptr(), size))
+    }) else {
+        return; // Malformed or not a query: dropped.
+    };
+    let mut peer: *mut wifi_sys::remot_info = core::ptr::null_mut();
+    // SAFETY: `endpoint` is our UDP espconn inside its receive callback; the SDK fills `peer`
+    // with a pointer to its own record of the sender.
+    let found = unsafe { wifi_sys::espconn_get_connection_info(endpoint, &mut peer, 0) };
+    if found != wifi_sys::ESPCONN_OK || peer.is_null() {
+        return;
+    }
+    // SAFETY: `peer` points to the SDK's remot_info, valid during the callback; the UDP block
+    // is our static esp_udp.
+    unsafe {
+        let udp = (*endpoint).proto.udp;
+        (*udp).remote_ip = (*peer).remote_ip;
+        (*udp).remote_port = (*peer).remote_port;
+        wifi_sys::espconn_sendto(endpoint, pointer, size as u16);
+    }
+}
+
+/// Starts a connection test for a request the portal accepted.
+fn begin_test(request: ConnectRequest) {
+    let ConnectRequest { ssid, key } = request;
+    info!("setup: testing the network");
+    match key {
+        ConnectKey::Open => {
+            let started_ms = now_ms();
+            with_setup(|s| {
+                s.session.test_started();
+                s.test = Test::Connecting {
+                    ssid,
+                    key: NetworkKey::Open,
+                    cache: None,
+                    started_ms,
+                };
+            });
+            connect_current();
+        }
+        ConnectKey::Passphrase(passphrase) => {
+            let derivation = PskDerivation::new(&passphrase, &ssid);
+            drop(passphrase);
+            with_setup(|s| {
+                s.session.test_started();
+                s.test = Test::Deriving { ssid, derivation };
+            });
+            arm(&SLICE_TIMER, on_slice, SLICE_PAUSE_MS, false);
+        }
+    }
+}
+
+/// One slice of the key derivation; the last one starts the connection.
+unsafe extern "C" fn on_slice(_arg: *mut c_void) {
+    let started_ms = now_ms();
+    let Some(finished) = with_setup(|s| {
+        let Test::Deriving { derivation, .. } = &mut s.test else {
+            return false;
+        };
+        let Some(psk) = derivation.step(ROUNDS_PER_SLICE) else {
+            return false;
+        };
+        // The derivation (and its keyed state) is dropped, and wiped, here.
+        if let Test::Deriving { ssid, .. } = core::mem::replace(&mut s.test, Test::None) {
+            s.test = Test::Connecting {
+                ssid,
+                key: NetworkKey::Psk(psk),
+                cache: None,
+                started_ms,
+            };
+        }
+        true
+    }) else {
+        return;
+    };
+    if finished {
+        connect_current();
+    } else if with_setup(|s| matches!(s.test, Test::Deriving { .. })).unwrap_or(false) {
+        arm(&SLICE_TIMER, on_slice, SLICE_PAUSE_MS, false);
+    }
+}
+
+/// Points the station side at the network under test (`_current` setter) and connects.
+fn connect_current() {
+    let Some(mut config) = with_setup(|s| {
+        let Test::Connecting { ssid, key, .. } = &s.test else {
+            return None;
+        };
+        let mut config = super::zeroed_station_config();
+        config.ssid[..ssid.len()].copy_from_slice(ssid.as_bytes());
+        match key {
+            NetworkKey::Open => config.threshold.authmode = wifi_sys::AUTH_OPEN,
+            NetworkKey::Psk(psk) => {
+                super::lifecycle::hex_key(psk.expose_secret(), &mut config.password);
+                config.threshold.authmode = wifi_sys::AUTH_WPA_PSK;
+            }
+        }
+        Some(config)
+    })
+    .flatten() else {
+        return;
+    };
+    // SAFETY: plain setters; the SDK copies `config`.
+    let ok = unsafe {
+        wifi_sys::wifi_station_set_config_current(&mut config) && wifi_sys::wifi_station_connect()
+    };
+    config.password.zeroize();
+    if !ok {
+        error!("setup: the SDK refused the station configuration");
+        finish_test(Err(Failure::Other));
+    }
+}
+
+unsafe extern "C" fn on_wifi_event(event: *mut wifi_sys::System_Event_t) {
+    if event.is_null() {
+        return;
+    }
+    // SAFETY: the SDK passes a valid event for the duration of the callback; each union member
+    // read below matches the event id, as the SDK documents.
+    let event = unsafe { &*event };
+    match event.event {
+        wifi_sys::EVENT_STAMODE_CONNECTED => {
+            // SAFETY: `connected` is the member for this event id.
+            let connected = unsafe { event.event_info.connected };
+            with_setup(|s| {
+                if let Test::Connecting { cache, .. } = &mut s.test {
+                    *cache = Some(ReconnectCache {
+                        bssid: connected.bssid,
+                        channel: connected.channel,
+                    });
+                }
+            });
+        }
+        wifi_sys::EVENT_STAMODE_GOT_IP => {
+            // SAFETY: `got_ip` is the member for this event id.
+            let got_ip = unsafe { event.event_info.got_ip };
+            finish_test(Ok(got_ip.ip.addr.to_le_bytes()));
+        }
+        wifi_sys::EVENT_STAMODE_DISCONNECTED => {
+            // SAFETY: `disconnected` is the member for this event id.
+            let reason = unsafe { event.event_info.disconnected.reason };
+            finish_test(Err(Failure::from_disconnect_reason(reason)));
+        }
+        _ => {}
+    }
+}
+
+/// Ends the connection test: report it, and on success keep the credentials in RTC memory.
+fn finish_test(result: Result<[u8; 4], Failure>) {
+    let Some(Test::Connecting {
+        ssid, key, cache, ..
+    }) = with_setup(|s| core::mem::replace(&mut s.test, Test::None))
+    else {
+        return;
+    };
+    let status = match result {
+        Ok(ip) => {
+            let credentials = Credentials {
+                ssid,
+                key,
+                cache,
+                ip: IpConfig::None,
+            };
+            match rtc_record::store(&mut SdkRtc, &credentials) {
+                Ok(()) => {
+                    info!("setup: connected; credentials kept in RTC memory");
+                    SetupStatus::Connected { ssid, ip }
+                }
+                Err(e) => {
+                    error!("setup: credentials not stored: {}", e);
+                    SetupStatus::Failed {
+                        ssid,
+                        failure: Failure::Other,
+                    }
+                }
+            }
+        }
+        Err(failure) => {
+            warn!("setup: connection test failed: {:?}", failure);
+            // SAFETY: plain call: stop the SDK's own retries.
+            unsafe { wifi_sys::wifi_station_disconnect() };
+            drop(key);
+            SetupStatus::Failed { ssid, failure }
+        }
+    };
+    let success = matches!(status, SetupStatus::Connected { .. });
+    with_setup(|s| {
+        s.session.test_finished(success);
+        s.portal.set_status(status);
+        s.done |= success;
+    });
+    if success {
+        arm(&FINISH_TIMER, on_finished, SUCCESS_LINGER_MS, false);
+    }
+}
+
+unsafe extern "C" fn on_finished(_arg: *mut c_void) {
+    info!("setup: done; restarting in station mode");
+    disarm(&TICK_TIMER);
+    deep_sleep(SUCCESS_SLEEP_MICROS);
+}
+
+unsafe extern "C" fn on_tick(_arg: *mut c_void) {
+    let now = now_ms();
+    let Some((action, test_started)) = with_setup(|s| {
+        let test_started = match &s.test {
+            Test::Connecting { started_ms, .. } => Some(*started_ms),
+            _ => None,
+        };
+        (s.session.poll(now), test_started)
+    }) else {
+        return;
+    };
+    if test_started.is_some_and(|started| now.saturating_sub(started) >= TEST_TIMEOUT_MS) {
+        finish_test(Err(Failure::Timeout));
+    }
+    match action {
+        SessionAction::Nothing => {}
+        SessionAction::CloseIdleConnection => {
+            info!("setup: closing an idle connection");
+            close_later();
+        }
+        SessionAction::EndSetup => {
+            if with_setup(|s| s.done).unwrap_or(true) {
+                return;
+            }
+            info!("setup: no successful setup in 10 minutes; sleeping");
+            disarm(&TICK_TIMER);
+            deep_sleep(RETRY_SLEEP_MICROS);
+        }
+    }
+}
