@@ -36,6 +36,9 @@ commands:
   test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
   size [build options]
         The Rust share of each memory region, as a table and target/ramkey/size.json.
+  scenarios [filter]
+        Build the emulated firmware and run the QEMU lifecycle and setup scenarios whose name
+        contains the filter (all without one).
   bench Instruction counts (QEMU plugin) of the boot decision and one PBKDF2 derivation,
         printed and written to target/ramkey/bench.json.
   fuzz [--seconds N]
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             let out = firmware::build(&opts)?;
             checks::size_report(&out).map(|_| ())
         }),
+        Some("scenarios") => scenarios::command(&args[1..]),
         Some("bench") => bench::run(),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("setup") => setup::ensure_all().map(|_| ()),

@@ -17,6 +17,9 @@ use ramkey::secret::Passphrase;
 use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
 use crate::util;
 
+#[path = "scenarios_setup.rs"]
+mod setup;
+
 /// Exit statuses of the emulator (see `emu/src/sdk.rs` and `emu/src/rtc.rs`).
 const EXIT_RESTART: i32 = 10;
 const EXIT_DEEP_SLEEP: i32 = 11;
@@ -119,6 +122,9 @@ fn boot(
         ..Scenario::default()
     };
     let outcome = qemu::boot(elf, &scenario, Echo::Quiet)?;
+    // Kept beside the scenario's flash and RTC files, for whoever debugs a failure.
+    let log = dir.join(format!("console-{reset_reason}.txt"));
+    let _ = std::fs::write(log, &outcome.console);
     if outcome.console.contains("PERSISTENT") {
         return Err(format!(
             "a persistent (flash-writing) setter was called:\n{}",
@@ -175,35 +181,34 @@ fn flash_is_clean(dir: &Path, networks: &[&Network]) -> Result<(), String> {
     Ok(())
 }
 
+/// A scenario: boots the given firmware ELF as often as it needs.
+pub type ScenarioFn = fn(&Path) -> Result<(), String>;
+
 /// Every scenario, by name.
-pub fn all(elf: &Path) -> Vec<(&'static str, Result<(), String>)> {
-    vec![
+pub fn all() -> Vec<(&'static str, ScenarioFn)> {
+    let mut scenarios: Vec<(&'static str, ScenarioFn)> = vec![
         (
             "wake with a valid record connects with _current setters only",
-            valid_wake(elf),
+            valid_wake,
         ),
-        (
-            "corrupt record -> setup mode, record wiped",
-            corrupt_record(elf),
-        ),
-        ("power-on -> record wiped, setup mode", power_on(elf)),
+        ("corrupt record -> setup mode, record wiped", corrupt_record),
+        ("power-on -> record wiped, setup mode", power_on),
         (
             "torn write -> the old or the new record, never a mix",
-            torn_write(elf),
+            torn_write,
         ),
         (
             "failed connects -> backoff deep sleeps, record kept",
-            failed_connects(elf),
+            failed_connects,
         ),
-        (
-            "old credentials in flash -> scrubbed, then setup",
-            scrub(elf),
-        ),
+        ("old credentials in flash -> scrubbed, then setup", scrub),
         (
             "flash erase fails -> bounded scrub, no restart loop",
-            scrub_fails(elf),
+            scrub_fails,
         ),
-    ]
+    ];
+    scenarios.extend(setup::all());
+    scenarios
 }
 
 /// RTC memory holding a valid record for "Garden", and the access point that accepts it: a
@@ -500,3 +505,30 @@ fn scrub_fails(elf: &Path) -> Result<(), String> {
 
 /// Keeps `USER_WORDS` referenced: the RTC images above are exactly the user area.
 const _: () = assert!(USER_WORDS * 4 == 512);
+
+/// `cargo xtask scenarios [filter]`: builds the emulated firmware and runs the matching
+/// scenarios, one line each.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let filter = args.first().map(String::as_str).unwrap_or_default();
+    crate::setup::ensure_build_tools()?;
+    crate::setup::ensure_qemu()?;
+    let out = crate::firmware::build(&crate::firmware::BuildOptions::default())?;
+    let elf = out
+        .emu_elf
+        .ok_or("the build has no emulated ELF (is ESP8266_NONOS_SDK set?)")?;
+    let mut failed = 0;
+    for (name, scenario) in all().into_iter().filter(|(n, _)| n.contains(filter)) {
+        match scenario(&elf) {
+            Ok(()) => println!("ok: {name}"),
+            Err(e) => {
+                failed += 1;
+                println!("FAILED: {name}\n{e}");
+            }
+        }
+    }
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} scenarios failed"))
+    }
+}

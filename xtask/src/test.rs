@@ -121,8 +121,8 @@ pub fn run_all() -> Result<(), String> {
                 checks::size_report(&out).map(|_| ()),
             );
             if let Some(elf) = &out.emu_elf {
-                for (name, result) in crate::scenarios::all(elf) {
-                    report.check(&format!("scenario: {name}"), result);
+                for (name, scenario) in crate::scenarios::all() {
+                    report.check(&format!("scenario: {name}"), scenario(elf));
                 }
             }
         }
