@@ -10,6 +10,7 @@ mod fuzz;
 mod image;
 mod litfix;
 mod production;
+mod provision;
 mod qemu;
 mod scenarios;
 mod setup;
@@ -36,6 +37,9 @@ commands:
   test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
   size [build options]
         The Rust share of each memory region, as a table and target/ramkey/size.json.
+  provision-key (--mac AA:BB:CC:DD:EE:FF | --port <serial>) [--flash-size S] [--out DIR]
+        Generate a device's setup passphrase: identity sector (written to the board with
+        --port), and a label with the WiFi QR code in target/provision/<ssid>/.
   scenarios [filter]
         Build the emulated firmware and run the QEMU lifecycle and setup scenarios whose name
         contains the filter (all without one).
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
             checks::size_report(&out).map(|_| ())
         }),
         Some("scenarios") => scenarios::command(&args[1..]),
+        Some("provision-key") => provision::command(&args[1..]),
         Some("bench") => bench::run(),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("setup") => setup::ensure_all().map(|_| ()),

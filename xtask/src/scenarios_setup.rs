@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use ramkey::flash_layout::FlashSize;
-use ramkey::identity::{self, SetupPassphrase};
+use ramkey::identity::SetupPassphrase;
 use ramkey::rtc_record::{self, NetworkKey};
 
 use super::{
@@ -30,10 +30,10 @@ const AP_NAME: &str = "ramkey-A1B2C3";
 fn provisioned_flash(dir: &Path) -> Result<Vec<u8>, String> {
     let passphrase =
         SetupPassphrase::new(SETUP_PASSPHRASE.as_bytes()).map_err(|e| e.to_string())?;
-    let record = identity::encode(&passphrase);
+    let sector = crate::provision::identity_sector(&passphrase);
     let mut flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
     let offset = FlashSize::FourMiB.layout().device_identity.offset as usize;
-    flash[offset..offset + record.len()].copy_from_slice(&record);
+    flash[offset..offset + sector.len()].copy_from_slice(&sector);
     std::fs::write(dir.join("flash.bin"), &flash).map_err(|e| e.to_string())?;
     Ok(flash)
 }
