@@ -9,6 +9,7 @@ mod firmware;
 mod fuzz;
 mod image;
 mod litfix;
+mod portal;
 mod production;
 mod provision;
 mod qemu;
@@ -40,6 +41,8 @@ commands:
   provision-key (--mac AA:BB:CC:DD:EE:FF | --port <serial>) [--flash-size S] [--out DIR]
         Generate a device's setup passphrase: identity sector (written to the board with
         --port), and a label with the WiFi QR code in target/provision/<ssid>/.
+  portal [--port N]
+        Serve the setup portal on 127.0.0.1 (default port 8080) with scripted networks.
   scenarios [filter]
         Build the emulated firmware and run the QEMU lifecycle and setup scenarios whose name
         contains the filter (all without one).
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         }),
         Some("scenarios") => scenarios::command(&args[1..]),
         Some("provision-key") => provision::command(&args[1..]),
+        Some("portal") => portal::command(&args[1..]),
         Some("bench") => bench::run(),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("setup") => setup::ensure_all().map(|_| ()),

@@ -1,0 +1,366 @@
+//! `cargo xtask portal`: the setup portal served on 127.0.0.1 from a scripted world.
+//!
+//! A small std adapter around `ramkey::portal`, the same core the device drives from espconn
+//! callbacks: one connection at a time (others wait in the listen queue), a read timeout
+//! of `IDLE_TIMEOUT_MS`, the bytes of each read handed to `Portal::receive`, the reply
+//! written, the connection closed. Instead of a radio it has a script: a scan list and the
+//! networks' passphrases. A connection test succeeds when the PSK derived from the submitted
+//! passphrase equals the one derived from the script's, and its outcome shows on the status
+//! page after [`TEST_DURATION`], as the device's would after a real attempt.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use ramkey::portal::{
+    ConnectKey, ConnectRequest, Failure, IDLE_TIMEOUT_MS, Network, Portal, PortalConfig,
+    RESPONSE_CAPACITY, Reply, RequestBuffer, Security, SetupStatus,
+};
+use ramkey::rtc_record::Ssid;
+use ramkey::secret::{Passphrase, Psk};
+
+/// How long a scripted connection test takes.
+pub const TEST_DURATION: Duration = Duration::from_millis(1500);
+/// The address a successful test "gets".
+pub const CONNECTED_IP: [u8; 4] = [192, 168, 1, 57];
+
+/// One scripted access point.
+struct ScriptedNetwork {
+    ssid: &'static [u8],
+    rssi: i8,
+    /// `None`: open.
+    passphrase: Option<&'static str>,
+    /// Never answers: the test times out.
+    silent: bool,
+}
+
+/// The world the host portal sees: a duplicate (merged by the scan list), an open network, a
+/// hostile name, and one that never answers.
+const WORLD: [ScriptedNetwork; 6] = [
+    ScriptedNetwork {
+        ssid: b"Garden",
+        rssi: -48,
+        passphrase: Some("correct horse battery"),
+        silent: false,
+    },
+    ScriptedNetwork {
+        ssid: b"Cafe Guest",
+        rssi: -60,
+        passphrase: None,
+        silent: false,
+    },
+    ScriptedNetwork {
+        ssid: b"Neighbour",
+        rssi: -71,
+        passphrase: Some("not yours at all"),
+        silent: false,
+    },
+    ScriptedNetwork {
+        ssid: b"Garden",
+        rssi: -80,
+        passphrase: Some("correct horse battery"),
+        silent: false,
+    },
+    ScriptedNetwork {
+        ssid: b"<b>&\"x\"",
+        rssi: -85,
+        passphrase: Some("escaped properly"),
+        silent: false,
+    },
+    ScriptedNetwork {
+        ssid: b"Shed",
+        rssi: -88,
+        passphrase: Some("far away shed"),
+        silent: true,
+    },
+];
+
+/// Options of a host portal.
+#[derive(Clone, Copy)]
+pub struct Options {
+    /// How long a connection may stay silent before the server closes it.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            idle_timeout: Duration::from_millis(u64::from(IDLE_TIMEOUT_MS)),
+        }
+    }
+}
+
+struct Server {
+    portal: Portal,
+    options: Options,
+    /// The outcome of the running test and when it is due.
+    pending: Option<(Instant, SetupStatus)>,
+}
+
+fn psk(passphrase: &Passphrase, ssid: &[u8]) -> Option<Psk> {
+    Some(ramkey::psk::derive(passphrase, &Ssid::new(ssid).ok()?))
+}
+
+impl Server {
+    fn new(options: Options) -> Server {
+        let mut device_name = heapless::String::new();
+        let _ = device_name.push_str("ramkey-A1B2C3");
+        let mut portal = Portal::new(PortalConfig {
+            ap_ip: [192, 168, 4, 1],
+            device_name,
+        });
+        for network in &WORLD {
+            if let Ok(ssid) = Ssid::new(network.ssid) {
+                portal.scan_mut().add(Network {
+                    ssid,
+                    rssi: network.rssi,
+                    security: if network.passphrase.is_some() {
+                        Security::Secured
+                    } else {
+                        Security::Open
+                    },
+                    channel: 6,
+                });
+            }
+        }
+        Server {
+            portal,
+            options,
+            pending: None,
+        }
+    }
+
+    /// What the scripted world answers to a connection attempt.
+    fn outcome(request: &ConnectRequest) -> SetupStatus {
+        let ssid = request.ssid;
+        let failed = |failure| SetupStatus::Failed { ssid, failure };
+        let Some(network) = WORLD.iter().find(|n| n.ssid == request.ssid.as_bytes()) else {
+            return failed(Failure::NotFound);
+        };
+        if network.silent {
+            return failed(Failure::Timeout);
+        }
+        let accepted = match (&request.key, network.passphrase) {
+            (ConnectKey::Open, None) => true,
+            (ConnectKey::Passphrase(given), Some(expected)) => {
+                let expected = Passphrase::new(expected.as_bytes()).ok();
+                let want = expected.and_then(|e| psk(&e, network.ssid));
+                want.is_some() && want == psk(given, network.ssid)
+            }
+            _ => false,
+        };
+        if accepted {
+            SetupStatus::Connected {
+                ssid,
+                ip: CONNECTED_IP,
+            }
+        } else {
+            failed(Failure::WrongPassphrase)
+        }
+    }
+
+    fn update(&mut self) {
+        if let Some((due, _)) = &self.pending
+            && Instant::now() >= *due
+            && let Some((_, status)) = self.pending.take()
+        {
+            self.portal.set_status(status);
+        }
+    }
+
+    /// Serves one connection to its end.
+    fn serve(&mut self, mut stream: TcpStream) {
+        let _ = stream.set_read_timeout(Some(self.options.idle_timeout));
+        let mut request = RequestBuffer::new();
+        let mut out = vec![0u8; RESPONSE_CAPACITY];
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return, // closed by the client, idle, or broken
+                Ok(n) => n,
+            };
+            self.update();
+            match self.portal.receive(&mut request, &chunk[..n], &mut out) {
+                Reply::Incomplete => continue,
+                Reply::Respond { len } => {
+                    let _ = stream.write_all(&out[..len]);
+                }
+                Reply::Connect { len, request } => {
+                    let _ = stream.write_all(&out[..len]);
+                    self.pending =
+                        Some((Instant::now() + TEST_DURATION, Server::outcome(&request)));
+                }
+            }
+            break;
+        }
+        // Close gently: the client may still be sending (a body the server refused), and
+        // closing with unread bytes would reset the connection before it reads the answer.
+        let _ = stream.shutdown(Shutdown::Write);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
+    }
+}
+
+/// Starts a host portal on 127.0.0.1:`port` (0: any free port) in a thread.
+pub fn spawn(port: u16, options: Options) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        let mut server = Server::new(options);
+        for stream in listener.incoming().flatten() {
+            server.serve(stream);
+        }
+    });
+    Ok(address)
+}
+
+/// `cargo xtask portal [--port N]`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let port = match args {
+        [] => 8080,
+        [flag, value] if flag == "--port" => {
+            value.parse().map_err(|_| format!("bad port {value:?}"))?
+        }
+        _ => return Err("usage: cargo xtask portal [--port N]".to_owned()),
+    };
+    let address = spawn(port, Options::default())?;
+    println!(
+        "setup portal on http://{address}/ (scripted networks; the right passphrase for Garden is \"correct horse battery\"); Ctrl-C stops it"
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick() -> SocketAddr {
+        spawn(
+            0,
+            Options {
+                idle_timeout: Duration::from_millis(400),
+            },
+        )
+        .expect("listening")
+    }
+
+    /// Sends `request`, reads until the server closes; the response as text.
+    fn exchange(address: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = stream.write_all(request);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    fn status(response: &str) -> &str {
+        response.get(9..12).unwrap_or("none")
+    }
+
+    fn get_root_works(address: SocketAddr) {
+        let r = exchange(address, b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n");
+        assert_eq!(status(&r), "200", "{r}");
+        assert!(r.contains("Garden") && r.ends_with("</html>"));
+    }
+
+    #[test]
+    fn malformed_and_oversize_requests_over_tcp() {
+        let address = quick();
+        let r = exchange(address, b"GARBAGE\x00\x01\r\n\r\n");
+        assert_eq!(status(&r), "400", "{r}");
+        let r = exchange(address, b"GET / HTTP/9.9\r\n\r\n");
+        assert_eq!(status(&r), "400", "{r}");
+        let long = format!("GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n", "a".repeat(3000));
+        assert_eq!(status(&exchange(address, long.as_bytes())), "431");
+        let r = exchange(address, &[0xFF; 5000]);
+        assert_eq!(status(&r), "400", "{r}");
+        get_root_works(address);
+    }
+
+    #[test]
+    fn oversize_body_is_refused_before_it_is_sent() {
+        let address = quick();
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(
+                b"POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 100000\r\n\r\n",
+            )
+            .expect("head");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let r = String::from_utf8_lossy(&response);
+        assert_eq!(status(&r), "413", "{r}");
+        get_root_works(address);
+    }
+
+    #[test]
+    fn dribbled_byte_by_byte() {
+        let address = quick();
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        for byte in b"GET /status HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n" {
+            stream.write_all(&[*byte]).expect("byte");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        assert_eq!(status(&response), "302", "{response}");
+    }
+
+    #[test]
+    fn idle_connection_is_closed_and_the_next_one_served() {
+        let address = quick();
+        let mut idle = TcpStream::connect(address).expect("connect");
+        idle.write_all(b"GET / HTT").expect("partial");
+        // A second connection waits until the first is done, then is served.
+        let started = Instant::now();
+        let second = std::thread::spawn(move || exchange(address, b"GET / HTTP/1.1\r\n\r\n"));
+        let mut rest = Vec::new();
+        idle.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let n = idle.read_to_end(&mut rest).expect("closed by the server");
+        assert_eq!(n, 0, "nothing sent to an incomplete request");
+        assert!(
+            started.elapsed() >= Duration::from_millis(350),
+            "closed only after the idle timeout"
+        );
+        let r = second.join().expect("second");
+        assert_eq!(status(&r), "200");
+    }
+
+    #[test]
+    fn setup_flow_wrong_then_right() {
+        let address = quick();
+        let post = |pass: &str| {
+            let body = format!("net=47617264656e&pass={pass}");
+            format!(
+                "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let status_page = || exchange(address, b"GET /status HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            status(&exchange(address, post("wrong+horse+battery").as_bytes())),
+            "303"
+        );
+        assert!(status_page().contains("Connecting to Garden"));
+        std::thread::sleep(TEST_DURATION + Duration::from_millis(100));
+        assert!(status_page().contains("refused the passphrase"));
+        assert_eq!(
+            status(&exchange(address, post("correct+horse+battery").as_bytes())),
+            "303"
+        );
+        std::thread::sleep(TEST_DURATION + Duration::from_millis(100));
+        assert!(status_page().contains("192.168.1.57"));
+    }
+}
