@@ -18,6 +18,7 @@ fn portal() -> Portal {
     let _ = device_name.push_str("ramkey-A1B2C3");
     let mut portal = Portal::new(PortalConfig {
         ap_ip: [192, 168, 4, 1],
+        port: 80,
         device_name,
     });
     let scan: &mut ScanList = portal.scan_mut();

@@ -282,6 +282,7 @@ pub fn start() {
         *s = Some(Setup {
             portal: Portal::new(PortalConfig {
                 ap_ip: AP_IP,
+                port: HTTP_PORT as u16,
                 device_name,
             }),
             session: Session::new(0),

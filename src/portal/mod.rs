@@ -201,6 +201,8 @@ pub enum SetupStatus {
 pub struct PortalConfig {
     /// The soft AP's address: probes and requests for other hosts redirect here.
     pub ap_ip: [u8; 4],
+    /// The port the portal listens on (80 on the device; the host portal's own elsewhere).
+    pub port: u16,
     /// The device's AP name (`ramkey-A1B2C3`), shown on the page.
     pub device_name: heapless::String<32>,
 }
@@ -360,7 +362,7 @@ impl Portal {
             && !self.is_own_host(host)
         {
             return Reply::Respond {
-                len: page::redirect_home(self.config.ap_ip, head_only, out),
+                len: page::redirect_home(&self.config, head_only, out),
             };
         }
         let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
@@ -388,17 +390,19 @@ impl Portal {
             // Probes (/generate_204, /hotspot-detect.html, /connecttest.txt, /ncsi.txt,
             // /success.txt, ...) and every other path: to the portal, so the phone opens it.
             _ => Reply::Respond {
-                len: page::redirect_home(self.config.ap_ip, head_only, out),
+                len: page::redirect_home(&self.config, head_only, out),
             },
         }
     }
 
+    /// Whether `host` names this portal: its address, with or without its port.
     fn is_own_host(&self, host: &[u8]) -> bool {
-        let host = host.strip_suffix(b":80").unwrap_or(host);
-        let mut own = heapless::String::<16>::new();
+        let mut own = heapless::String::<24>::new();
         let [a, b, c, d] = self.config.ap_ip;
-        let _ = core::fmt::write(&mut own, format_args!("{a}.{b}.{c}.{d}"));
-        host == own.as_bytes()
+        let port = self.config.port;
+        let _ = core::fmt::write(&mut own, format_args!("{a}.{b}.{c}.{d}:{port}"));
+        let (address, _) = own.split_once(':').unwrap_or((own.as_str(), ""));
+        host == own.as_bytes() || host == address.as_bytes()
     }
 
     fn connect(&mut self, body: &[u8], out: &mut [u8]) -> Reply {

@@ -145,8 +145,10 @@ h1{font-size:1.4em;margin:.2em 0}p{margin:.6em 0}.dev{color:#666;font-size:.85em
 fieldset{border:0;padding:0;margin:0}label.n{display:flex;align-items:center;gap:.6em;padding:.7em .5em;border-bottom:1px solid #ddd;min-height:2em}\
 label.n input{width:1.3em;height:1.3em}.s{flex:1;overflow-wrap:anywhere}.r{white-space:nowrap;color:#555}\
 .bar b{color:#15803d;font-weight:normal}.bar{letter-spacing:-.1em;color:#ccc}\
+.lk{display:inline-block;position:relative;width:.7em;height:.55em;margin:0 .15em 0 .3em;background:#555;border-radius:2px}\
+.lk:before{content:\"\";position:absolute;left:.13em;top:-.38em;width:.28em;height:.3em;border:.08em solid #555;border-bottom:0;border-radius:.3em .3em 0 0}\
 input[type=text],input[type=password]{font:inherit;width:100%;box-sizing:border-box;padding:.6em;margin:.3em 0;border:1px solid #999;border-radius:6px}\
-button,.btn{font:inherit;display:block;width:100%;padding:.8em;margin-top:1em;border:0;border-radius:6px;background:#1d4ed8;color:#fff;text-align:center;text-decoration:none}\
+button,.btn{font:inherit;display:block;box-sizing:border-box;width:100%;padding:.8em;margin-top:1em;border:0;border-radius:6px;background:#1d4ed8;color:#fff;text-align:center;text-decoration:none}\
 </style>";
 
 fn document_start(sink: &mut Sink<'_>, title: &str, refresh: bool) {
@@ -200,7 +202,7 @@ fn network_entry(sink: &mut Sink<'_>, network: &Network, checked: bool) {
     }
     sink.text("</span> ");
     sink.text(match network.security {
-        Security::Secured => "<span aria-label=secured>\u{1f512}</span>",
+        Security::Secured => "<i class=lk role=img aria-label=secured></i>",
         Security::Open => "open",
     });
     sink.text("</span></label>");
@@ -255,7 +257,7 @@ pub(super) fn form(
         sink.text("<input type=text name=other maxlength=32 autocapitalize=off autocomplete=off placeholder=\"Network name\" aria-label=\"Hidden network name\" value=\"");
         sink.escaped(&kept.other);
         sink.text("\"></fieldset><p><label for=pass>Passphrase</label>");
-        sink.text("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Leave empty for an open network\"></p>");
+        sink.text("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>");
         sink.text("<button type=submit>Connect</button></form>");
         sink.text("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>");
     })
@@ -333,14 +335,19 @@ pub(super) fn redirect(location: &[u8], status: Status, head_only: bool, out: &m
 }
 
 /// The redirect captive-portal probes get: the portal's address, absolute.
-pub(super) fn redirect_home(ap_ip: [u8; 4], head_only: bool, out: &mut [u8]) -> usize {
-    let mut location = [0u8; 32];
+pub(super) fn redirect_home(config: &PortalConfig, head_only: bool, out: &mut [u8]) -> usize {
+    let ap_ip = config.ap_ip;
+    let mut location = [0u8; 40];
     let mut sink = Sink::new(&mut location);
     let _ = write!(
         sink,
-        "http://{}.{}.{}.{}/",
+        "http://{}.{}.{}.{}",
         ap_ip[0], ap_ip[1], ap_ip[2], ap_ip[3]
     );
+    if config.port != 80 {
+        let _ = write!(sink, ":{}", config.port);
+    }
+    sink.text("/");
     let len = sink.len;
     redirect(&location[..len], Status::Found, head_only, out)
 }

@@ -11,6 +11,7 @@ fn config() -> PortalConfig {
     device_name.push_str("ramkey-A1B2C3").expect("fits");
     PortalConfig {
         ap_ip: [192, 168, 4, 1],
+        port: 80,
         device_name,
     }
 }

@@ -102,11 +102,12 @@ fn psk(passphrase: &Passphrase, ssid: &[u8]) -> Option<Psk> {
 }
 
 impl Server {
-    fn new(options: Options) -> Server {
+    fn new(options: Options, port: u16) -> Server {
         let mut device_name = heapless::String::new();
         let _ = device_name.push_str("ramkey-A1B2C3");
         let mut portal = Portal::new(PortalConfig {
-            ap_ip: [192, 168, 4, 1],
+            ap_ip: [127, 0, 0, 1],
+            port,
             device_name,
         });
         for network in &WORLD {
@@ -208,7 +209,7 @@ pub fn spawn(port: u16, options: Options) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::spawn(move || {
-        let mut server = Server::new(options);
+        let mut server = Server::new(options, address.port());
         for stream in listener.incoming().flatten() {
             server.serve(stream);
         }
@@ -265,7 +266,7 @@ mod tests {
     }
 
     fn get_root_works(address: SocketAddr) {
-        let r = exchange(address, b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n");
+        let r = exchange(address, b"GET / HTTP/1.1\r\n\r\n");
         assert_eq!(status(&r), "200", "{r}");
         assert!(r.contains("Garden") && r.ends_with("</html>"));
     }
@@ -292,9 +293,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         stream
-            .write_all(
-                b"POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 100000\r\n\r\n",
-            )
+            .write_all(b"POST /connect HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
             .expect("head");
         let mut response = Vec::new();
         let _ = stream.read_to_end(&mut response);
@@ -308,7 +307,7 @@ mod tests {
         let address = quick();
         let mut stream = TcpStream::connect(address).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        for byte in b"GET /status HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n" {
+        for byte in b"GET /status HTTP/1.1\r\n\r\n" {
             stream.write_all(&[*byte]).expect("byte");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -344,7 +343,7 @@ mod tests {
         let post = |pass: &str| {
             let body = format!("net=47617264656e&pass={pass}");
             format!(
-                "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                "POST /connect HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             )
         };

@@ -18,6 +18,9 @@ const BUILD_PACKAGES: [(&str, &str); 2] = [
 ];
 const QEMU_PACKAGE: (&str, &str) = ("qemu-system-misc", "qemu-system-xtensa");
 const VENV_PACKAGE: &str = "python3-venv";
+/// Debian's Chromium for the browser test, and Node.js to drive it (Playwright).
+const BROWSER_PACKAGES: [(&str, &str); 3] =
+    [("chromium", "chromium"), ("nodejs", "node"), ("npm", "npm")];
 
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
@@ -99,6 +102,23 @@ pub fn ensure_esptool() -> Result<PathBuf, String> {
         }
     }
     crate::image::ensure_esptool(&venv)
+}
+
+/// Chromium, Node.js and the browser test's npm packages (`tests/browser/node_modules`,
+/// from its committed lock file).
+pub fn ensure_browser() -> Result<(), String> {
+    ensure_packages(&BROWSER_PACKAGES)?;
+    let dir = util::root().join("tests").join("browser");
+    if dir.join("node_modules").join("playwright-core").exists() {
+        return Ok(());
+    }
+    println!("setup: npm ci in tests/browser");
+    util::run(
+        Command::new("npm")
+            .current_dir(&dir)
+            .args(["ci", "--no-audit", "--no-fund"]),
+    )
+    .map(|_| ())
 }
 
 /// Everything `cargo xtask test` uses.

@@ -150,6 +150,10 @@ pub fn run_all() -> Result<(), String> {
         "--wrap: a call to a persistent setter is redirected, and caught without it",
         wrap_probe(),
     );
+    report.check(
+        "browser: setup flow in headless Chromium at 360 px, without JavaScript",
+        browser_flow(),
+    );
 
     match LinkMode::from_env() {
         Ok(LinkMode::Sdk(sdk)) => {
@@ -507,6 +511,33 @@ fn wrap_probe() -> Result<(), String> {
 }
 
 /// The measuring tool works: both regions are counted, and a second run gives the same counts.
+/// The host portal driven by Playwright in Debian's Chromium (`tests/browser/portal.mjs`);
+/// screenshots land in `target/ramkey/browser/`.
+fn browser_flow() -> Result<(), String> {
+    setup::ensure_browser()?;
+    let address = crate::portal::spawn(0, crate::portal::Options::default())?;
+    let shots = util::out_dir().join("browser");
+    let _ = std::fs::remove_dir_all(&shots);
+    let output = util::run(
+        Command::new("node")
+            .current_dir(util::root().join("tests").join("browser"))
+            .arg("portal.mjs")
+            .arg(format!("http://{address}/"))
+            .arg(&shots),
+    )?;
+    for shot in [
+        "01-form.png",
+        "02-wrong.png",
+        "03-connected.png",
+        "04-error.png",
+    ] {
+        if !shots.join(shot).exists() {
+            return Err(format!("no screenshot {shot}:\n{output}"));
+        }
+    }
+    Ok(())
+}
+
 fn bench_repeats() -> Result<(), String> {
     let first = crate::bench::measure()?;
     let second = crate::bench::measure()?;

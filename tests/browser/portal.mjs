@@ -1,0 +1,98 @@
+// The setup flow in headless Chromium at a phone's size, against `cargo xtask portal`.
+//
+//   node portal.mjs <portal url> <screenshot dir>
+//
+// JavaScript is disabled in the page (the portal must work without it), and every request
+// that would leave the portal's host fails the test (the page must be self-contained).
+// Steps: the form (screenshot 01), an empty passphrase on a secured network (04, the error
+// keeps the choice), a wrong passphrase followed through the self-refreshing status page
+// (02), then the right one (03). Exits non-zero with a message on the first failed check.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [url, outDir] = process.argv.slice(2);
+if (!url || !outDir) {
+  console.error('usage: node portal.mjs <portal url> <screenshot dir>');
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+const origin = new URL(url).origin;
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+try {
+  const context = await browser.newContext({
+    viewport: { width: 360, height: 740 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    javaScriptEnabled: false,
+  });
+  const page = await context.newPage();
+  const foreign = [];
+  await page.route('**/*', (route) => {
+    const target = route.request().url();
+    if (!target.startsWith(origin)) {
+      foreign.push(target);
+      return route.abort();
+    }
+    return route.continue();
+  });
+
+  // 1. The form.
+  const response = await page.goto(url);
+  check(response.status() === 200, `GET / answered ${response.status()}`);
+  const html = await response.body();
+  check(html.length <= 8192, `the page is ${html.length} bytes, over 8 KiB`);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 360, `the page is ${width} px wide on a 360 px screen`);
+  const names = await page.locator('label.n .s').allTextContents();
+  check(names[0] === 'Garden', `strongest network first, got ${JSON.stringify(names)}`);
+  check(names.filter((n) => n === 'Garden').length === 1, 'duplicate Garden entries merged');
+  check(names.includes('<b>&"x"'), 'the hostile name is shown as text');
+  await page.screenshot({ path: `${outDir}/01-form.png`, fullPage: true });
+
+  // 4. Empty passphrase on a secured network: the error, with the choice kept.
+  await page.locator('label.n', { hasText: 'Garden' }).click();
+  await page.locator('button[type=submit]').click();
+  await page.waitForLoadState();
+  check(
+    (await page.locator('.err').textContent()).includes('needs its passphrase'),
+    'no error for an empty passphrase'
+  );
+  check(
+    await page.locator('label.n', { hasText: 'Garden' }).locator('input').isChecked(),
+    'the chosen network was not kept'
+  );
+  await page.screenshot({ path: `${outDir}/04-error.png`, fullPage: true });
+
+  // 2. A wrong passphrase: the status page refreshes itself until the answer is there.
+  await page.fill('#pass', 'wrong horse battery');
+  await page.locator('button[type=submit]').click();
+  await page.waitForURL('**/status');
+  check((await page.textContent('h1')).includes('Connecting to Garden'), 'no connecting page');
+  await page.waitForSelector('text=refused the passphrase', { timeout: 15000 });
+  check(!(await page.content()).includes('wrong horse'), 'the passphrase was echoed');
+  await page.screenshot({ path: `${outDir}/02-wrong.png`, fullPage: true });
+
+  // 3. The right passphrase.
+  await page.click('a.btn');
+  await page.waitForURL(origin + '/');
+  await page.locator('label.n', { hasText: 'Garden' }).click();
+  await page.fill('#pass', 'correct horse battery');
+  await page.locator('button[type=submit]').click();
+  await page.waitForSelector('text=192.168.1.57', { timeout: 15000 });
+  check((await page.textContent('h1')).includes('Connected'), 'no connected page');
+  await page.screenshot({ path: `${outDir}/03-connected.png`, fullPage: true });
+
+  check(foreign.length === 0, `requests left the portal: ${foreign.join(', ')}`);
+  console.log(`browser: setup flow passed; screenshots in ${outDir}`);
+} finally {
+  await browser.close();
+}
