@@ -308,6 +308,17 @@ fn probes_and_foreign_hosts_redirect_to_the_portal() {
 }
 
 #[test]
+fn a_portal_on_another_port_accepts_its_host_and_redirects_to_itself() {
+    let mut portal = Portal::new(PortalConfig { port: 8099, ..config() });
+    let own = b"GET / HTTP/1.1\r\nHost: 192.168.4.1:8099\r\n\r\n";
+    assert_eq!(status_of(&send(&mut portal, own).0.expect("answered")), 200);
+    let r = send(&mut portal, &get("/generate_204")).0.expect("answered");
+    assert_eq!(header(&r, "location"), Some("http://192.168.4.1:8099/"));
+    let other_port = b"GET / HTTP/1.1\r\nHost: 192.168.4.1:8100\r\n\r\n";
+    assert_eq!(status_of(&send(&mut portal, other_port).0.expect("answered")), 302);
+}
+
+#[test]
 fn head_has_headers_only() {
     let r = send(
         &mut portal(),
