@@ -1,6 +1,9 @@
-//! One callback-driven global: the SDK runs user callbacks one at a time on one core.
+//! Callback-driven globals and the static SDK timers they drive.
+//!
+//! The SDK runs user callbacks one at a time on one core; a [`Global`] relies on that.
 
 use core::cell::UnsafeCell;
+use core::ffi::c_void;
 
 /// Single-core, callback-driven global: the SDK runs one callback at a time.
 pub(crate) struct Global<T>(UnsafeCell<T>);
@@ -19,4 +22,42 @@ impl<T> Global<T> {
         // not call SDK functions that call back synchronously), so this is the only reference.
         f(unsafe { &mut *self.0.get() })
     }
+}
+
+/// An unarmed SDK timer, for a static (the SDK keeps a pointer to an armed timer).
+pub(crate) const fn new_timer() -> wifi_sys::ETSTimer {
+    wifi_sys::ETSTimer {
+        timer_next: core::ptr::null_mut(),
+        timer_expire: 0,
+        timer_period: 0,
+        timer_func: None,
+        timer_arg: core::ptr::null_mut(),
+    }
+}
+
+/// (Re)arms a static timer to call `func` after `ms` milliseconds, once or repeatedly.
+pub(crate) fn arm(
+    timer: &'static Global<wifi_sys::ETSTimer>,
+    func: unsafe extern "C" fn(*mut c_void),
+    ms: u32,
+    repeat: bool,
+) {
+    timer.with(|t| {
+        let t: *mut wifi_sys::ETSTimer = t;
+        // SAFETY: the timer is static (the SDK keeps the pointer) and `func` has the SDK's
+        // timer signature.
+        unsafe {
+            wifi_sys::ets_timer_disarm(t);
+            wifi_sys::ets_timer_setfn(t, Some(func), core::ptr::null_mut());
+            wifi_sys::ets_timer_arm_new(t, ms, repeat, true);
+        }
+    });
+}
+
+/// Disarms a static timer.
+pub(crate) fn disarm(timer: &'static Global<wifi_sys::ETSTimer>) {
+    timer.with(|t| {
+        // SAFETY: disarming a static timer; harmless if it is not armed.
+        unsafe { wifi_sys::ets_timer_disarm(t) };
+    });
 }

@@ -9,7 +9,8 @@ use core::ffi::c_void;
 
 use zeroize::Zeroize;
 
-use super::global::Global;
+use super::deep_sleep;
+use super::global::{Global, arm, disarm, new_timer};
 use super::rtc::SdkRtc;
 use crate::boot::{
     self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason,
@@ -49,13 +50,7 @@ static ATTEMPT: Global<Attempt> = Global::new(Attempt {
 });
 
 /// The SDK keeps a pointer to the timer while it is armed, so it is static.
-static TIMEOUT_TIMER: Global<wifi_sys::ETSTimer> = Global::new(wifi_sys::ETSTimer {
-    timer_next: core::ptr::null_mut(),
-    timer_expire: 0,
-    timer_period: 0,
-    timer_func: None,
-    timer_arg: core::ptr::null_mut(),
-});
+static TIMEOUT_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 
 fn read_state() -> BootState {
     let mut words = [0u32; boot::BOOT_STATE_WORDS];
@@ -175,14 +170,6 @@ fn scrub_and_restart() {
     unsafe { wifi_sys::system_restart() };
 }
 
-fn deep_sleep(micros: u64) {
-    // SAFETY: plain calls taking integers.
-    unsafe {
-        wifi_sys::system_deep_sleep_set_option(1);
-        wifi_sys::system_deep_sleep(micros);
-    }
-}
-
 /// Writes 64 lowercase hex digits of the key into `out`.
 pub(super) fn hex_key(key: &[u8; 32], out: &mut [u8; 64]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -229,16 +216,7 @@ fn connect(credentials: &Credentials, state: BootState, previous_failures: u16) 
         finish(false);
         return;
     }
-    TIMEOUT_TIMER.with(|timer| {
-        let timer: *mut wifi_sys::ETSTimer = timer;
-        // SAFETY: the timer is static (the SDK keeps the pointer) and the callback has the
-        // SDK's signature.
-        unsafe {
-            wifi_sys::ets_timer_disarm(timer);
-            wifi_sys::ets_timer_setfn(timer, Some(on_timeout), core::ptr::null_mut());
-            wifi_sys::ets_timer_arm_new(timer, CONNECT_TIMEOUT_MS, false, true);
-        }
-    });
+    arm(&TIMEOUT_TIMER, on_timeout, CONNECT_TIMEOUT_MS, false);
     // SAFETY: registering a callback with the SDK's signature, then starting the attempt.
     unsafe {
         wifi_sys::wifi_set_event_handler_cb(Some(on_wifi_event));
@@ -301,10 +279,7 @@ fn finish(success: bool) {
     }) else {
         return;
     };
-    TIMEOUT_TIMER.with(|timer| {
-        // SAFETY: disarming our own static timer.
-        unsafe { wifi_sys::ets_timer_disarm(timer) };
-    });
+    disarm(&TIMEOUT_TIMER);
     if !success {
         // SAFETY: plain call: stop the SDK's own retries.
         unsafe { wifi_sys::wifi_station_disconnect() };

@@ -56,6 +56,16 @@ static PARTITIONS: [wifi_sys::partition_item_t; 4] = [
     ),
 ];
 
+/// Deep sleep for `micros` microseconds with RF calibration as the SDK decides (option 1);
+/// RTC memory survives, the next boot is a deep-sleep wake.
+pub(crate) fn deep_sleep(micros: u64) {
+    // SAFETY: plain calls taking integers.
+    unsafe {
+        wifi_sys::system_deep_sleep_set_option(1);
+        wifi_sys::system_deep_sleep(micros);
+    }
+}
+
 /// Writes bytes to the console (UART0 on hardware, semihosting under the emulator).
 #[cfg(not(feature = "production"))]
 pub(crate) fn console_write(bytes: &[u8]) {

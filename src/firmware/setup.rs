@@ -21,7 +21,8 @@ use core::ffi::{c_char, c_void};
 
 use zeroize::Zeroize;
 
-use super::global::Global;
+use super::deep_sleep;
+use super::global::{Global, arm, disarm, new_timer};
 use super::rtc::SdkRtc;
 use crate::portal::{
     self, ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, Reply, RequestBuffer,
@@ -58,22 +59,11 @@ const ESPCONN_IDLE_SECONDS: u32 = 30;
 /// Largest DNS datagram answered.
 const DNS_MAX: usize = 512;
 
-/// An SDK timer; the SDK keeps a pointer to it while armed, so each is static.
-const fn timer() -> wifi_sys::ETSTimer {
-    wifi_sys::ETSTimer {
-        timer_next: core::ptr::null_mut(),
-        timer_expire: 0,
-        timer_period: 0,
-        timer_func: None,
-        timer_arg: core::ptr::null_mut(),
-    }
-}
-
-static TICK_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
-static SLICE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
-static CLOSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
-static FINISH_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
-static REFUSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(timer());
+static TICK_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static SLICE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static CLOSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static FINISH_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static REFUSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 /// A connection refused by the session (one at a time), to be closed by the refuse timer.
 static REFUSED: Global<*mut wifi_sys::espconn> = Global::new(core::ptr::null_mut());
 
@@ -180,39 +170,6 @@ fn now_ms() -> u64 {
         s.now_ms
     })
     .unwrap_or(0)
-}
-
-fn arm(
-    timer: &'static Global<wifi_sys::ETSTimer>,
-    func: unsafe extern "C" fn(*mut c_void),
-    ms: u32,
-    repeat: bool,
-) {
-    timer.with(|t| {
-        let t: *mut wifi_sys::ETSTimer = t;
-        // SAFETY: the timer is static (the SDK keeps the pointer) and `func` has the SDK's
-        // timer signature.
-        unsafe {
-            wifi_sys::ets_timer_disarm(t);
-            wifi_sys::ets_timer_setfn(t, Some(func), core::ptr::null_mut());
-            wifi_sys::ets_timer_arm_new(t, ms, repeat, true);
-        }
-    });
-}
-
-fn disarm(timer: &'static Global<wifi_sys::ETSTimer>) {
-    timer.with(|t| {
-        // SAFETY: disarming one of this module's static timers.
-        unsafe { wifi_sys::ets_timer_disarm(t) };
-    });
-}
-
-fn deep_sleep(micros: u64) {
-    // SAFETY: plain calls taking integers.
-    unsafe {
-        wifi_sys::system_deep_sleep_set_option(1);
-        wifi_sys::system_deep_sleep(micros);
-    }
 }
 
 fn ip_addr(bytes: [u8; 4]) -> wifi_sys::ip_addr {
