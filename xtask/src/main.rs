@@ -32,8 +32,9 @@ commands:
         Build the firmware. With ESP8266_NONOS_SDK=<sdk checkout> it links against the real
         SDK: target/ramkey/ramkey.elf, ramkey-0x00000.bin, ramkey-0x10000.bin. Without it,
         against ramkey's emulated SDK: target/ramkey/ramkey-emu.elf.
-  run [build options] [--reset-reason N] [--port <serial>]
-        Build and boot the emulated firmware in QEMU, showing its console. With the SDK and
+  run [build options] [--reset-reason N] [--provisioned] [--port <serial>]
+        Build and boot the emulated firmware in QEMU on an erased flash, showing its console
+        (--provisioned: with a fresh identity sector, so setup opens the AP). With the SDK and
         --port, flash the images to a board with esptool instead.
   test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
   size [build options]
@@ -93,6 +94,7 @@ fn main() -> ExitCode {
 struct RunOptions {
     reset_reason: u32,
     port: Option<String>,
+    provisioned: bool,
 }
 
 fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
@@ -122,12 +124,41 @@ fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
                 run.reset_reason = v.parse().map_err(|_| format!("bad reset reason {v:?}"))?;
             }
             "--port" => run.port = Some(value("--port")?),
+            "--provisioned" => run.provisioned = true,
             other => return Err(format!("unknown option {other:?}\n\n{HELP}")),
         }
     }
     opts.features.sort();
     opts.features.dedup();
     Ok((opts, run))
+}
+
+/// The emulated chip's flash: erased, as a new chip's is; with `provisioned`, a fresh
+/// identity sector too (its label lands in `target/ramkey/qemu/provision/`), so setup mode
+/// opens the access point and the portal.
+fn prepare_flash(
+    dir: &std::path::Path,
+    size: ramkey::flash_layout::FlashSize,
+    provisioned: bool,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut flash = vec![0xFFu8; size.bytes() as usize];
+    if provisioned {
+        // The emulated chip's MAC (emu/src/wifi.rs).
+        let done = provision::provision(
+            [0x5C, 0xCF, 0x7F, 0xA1, 0xB2, 0xC3],
+            Some(dir.join("provision")),
+        )?;
+        let sector = std::fs::read(done.dir.join("identity.bin")).map_err(|e| e.to_string())?;
+        let offset = size.layout().device_identity.offset as usize;
+        flash[offset..offset + sector.len()].copy_from_slice(&sector);
+        println!(
+            "emulated flash provisioned for {}; label in {}",
+            done.ssid,
+            done.dir.display()
+        );
+    }
+    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())
 }
 
 fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
@@ -143,8 +174,11 @@ fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
          give --port <serial> to flash a board, or unset ESP8266_NONOS_SDK to boot the emulation",
     )?;
     setup::ensure_qemu()?;
+    let work_dir = util::out_dir().join("qemu");
+    prepare_flash(&work_dir, opts.flash_size, run.provisioned)?;
     let scenario = qemu::Scenario {
         reset_reason: run.reset_reason,
+        work_dir: Some(work_dir),
         ..qemu::Scenario::default()
     };
     let result = qemu::boot(elf, &scenario, qemu::Echo::Live)?;
