@@ -4,11 +4,20 @@
 //! [`ramkey_bench_begin`] and the next call of [`ramkey_bench_end`]. The regions, in order:
 //! 1. the boot decision as `user_init` runs it (read reset reason, boot state, RTC record and
 //!    stored config, decide), with whatever the harness put in RTC memory;
-//! 2. one PBKDF2-HMAC-SHA1 derivation (4096 rounds) of a WPA2 PSK.
+//! 2. one PBKDF2-HMAC-SHA1 derivation (4096 rounds) of a WPA2 PSK;
+//! 3. the setup portal answering `GET /` with 16 networks on the page (parse, render, frame);
+//! 4. the captive DNS answering one A query.
 //! Only built with the `bench` feature.
 
+use super::global::Global;
+use crate::portal::{self, Network, Portal, PortalConfig, Reply, RequestBuffer, Security};
 use crate::rtc_record::Ssid;
 use crate::secret::Passphrase;
+
+/// The portal's buffers are too large for the stack, as on the device.
+static REQUEST: Global<RequestBuffer> = Global::new(RequestBuffer::new());
+static RESPONSE: Global<[u8; portal::RESPONSE_CAPACITY]> =
+    Global::new([0; portal::RESPONSE_CAPACITY]);
 
 /// Start of a measured region (its address is given to the plugin).
 #[unsafe(no_mangle)]
@@ -53,4 +62,44 @@ pub fn run(reason: u32) {
             "WRONG"
         }
     );
+    portal_and_dns();
+}
+
+fn portal_and_dns() {
+    let mut device_name = heapless::String::new();
+    let _ = device_name.push_str("ramkey-A1B2C3");
+    let mut portal = Portal::new(PortalConfig {
+        ap_ip: [192, 168, 4, 1],
+        port: 80,
+        device_name,
+    });
+    for i in 0..portal::MAX_NETWORKS as u8 {
+        let name = [b'n', b'e', b't', b'w', b'o', b'r', b'k', b'-', b'a' + i];
+        if let Ok(ssid) = Ssid::new(&name) {
+            portal.scan_mut().add(Network {
+                ssid,
+                rssi: -40 - i as i8,
+                security: Security::Secured,
+                channel: 1 + i % 11,
+            });
+        }
+    }
+    let request = b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\nUser-Agent: bench\r\n\r\n";
+    ramkey_bench_begin();
+    let reply = REQUEST.with(|r| RESPONSE.with(|out| portal.receive(r, request, out)));
+    ramkey_bench_end();
+    match reply {
+        Reply::Respond { len } => info!("bench: portal page {} bytes", len),
+        _ => error!("bench: the portal did not answer"),
+    }
+
+    let query = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l',
+        b'e', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+    ];
+    let mut answer = [0u8; 64];
+    ramkey_bench_begin();
+    let answered = crate::dns::answer(&query, [192, 168, 4, 1], &mut answer);
+    ramkey_bench_end();
+    info!("bench: dns answer {} bytes", answered.map_or(0, |n| n));
 }

@@ -15,9 +15,11 @@ use crate::qemu::{self, Echo, Scenario};
 use crate::util;
 
 /// Names of the measured regions, in the order the firmware runs them.
-pub const REGIONS: [&str; 2] = [
+pub const REGIONS: [&str; 4] = [
     "boot decision, deep-sleep wake with a valid record",
     "PBKDF2-HMAC-SHA1 PSK derivation (4096 rounds)",
+    "portal: GET / answered, 16 networks on the page",
+    "captive DNS: one A query answered",
 ];
 
 /// One measurement.
@@ -94,10 +96,19 @@ pub fn measure() -> Result<Counts, String> {
         ..Scenario::default()
     };
     let run = qemu::boot(elf, &scenario, Echo::Quiet)?;
+    let page_answered = run
+        .console
+        .lines()
+        .find_map(|l| l.strip_prefix("I bench: portal page "))
+        .and_then(|l| l.strip_suffix(" bytes"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n > 4000);
     if !run.console.contains("I bench: pbkdf2 vector ok")
         || !run
             .console
             .contains("I bench: boot decision: record Valid -> station")
+        || !page_answered
+        || !run.console.contains("I bench: dns answer 45 bytes")
     {
         return Err(format!(
             "the bench firmware did not do the measured work:\n{}",
@@ -149,9 +160,11 @@ pub fn run() -> Result<(), String> {
     );
     let ms = |n: u64| n as f64 / 80_000.0;
     println!(
-        "(at 80 MHz and one instruction per cycle, a lower bound: {:.2} ms and {:.0} ms)",
+        "(at 80 MHz and one instruction per cycle, a lower bound: {:.2} ms, {:.0} ms, {:.2} ms, {:.3} ms)",
         ms(counts.regions[0]),
-        ms(counts.regions[1])
+        ms(counts.regions[1]),
+        ms(counts.regions[2]),
+        ms(counts.regions[3])
     );
     let report =
         serde_json::json!({ "unit": "instructions", "regions": json, "total": counts.total });
