@@ -719,15 +719,19 @@ unsafe extern "C" fn on_finished(_arg: *mut c_void) {
 
 unsafe extern "C" fn on_tick(_arg: *mut c_void) {
     let now = now_ms();
-    let Some((action, test_started)) = with_setup(|s| {
+    let Some((action, test_started, rescan)) = with_setup(|s| {
         let test_started = match &s.test {
             Test::Connecting { started_ms, .. } => Some(*started_ms),
             _ => None,
         };
-        (s.session.poll(now), test_started)
+        let rescan = s.session.scan_due(now, !s.portal.scan().is_empty());
+        (s.session.poll(now), test_started, rescan)
     }) else {
         return;
     };
+    if rescan {
+        scan();
+    }
     if test_started.is_some_and(|started| now.saturating_sub(started) >= TEST_TIMEOUT_MS) {
         finish_test(Err(Failure::Timeout));
     }

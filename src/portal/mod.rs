@@ -37,6 +37,10 @@ pub const RESPONSE_CAPACITY: usize = MAX_PAGE + 512;
 pub const IDLE_TIMEOUT_MS: u32 = 10_000;
 /// Setup ends after this long without a successful connection test.
 pub const SETUP_TIMEOUT_MS: u32 = 600_000;
+/// While the scan list is empty, scan again this often.
+pub const RESCAN_EMPTY_MS: u32 = 15_000;
+/// Otherwise, scan again this often (a scan takes the radio off the AP's channel briefly).
+pub const RESCAN_MS: u32 = 120_000;
 /// Scan entries kept, strongest first.
 pub const MAX_NETWORKS: usize = 16;
 
@@ -446,6 +450,7 @@ pub struct Session {
     last_activity_ms: u64,
     testing: bool,
     succeeded: bool,
+    last_scan_ms: u64,
 }
 
 impl Session {
@@ -457,7 +462,27 @@ impl Session {
             last_activity_ms: now_ms,
             testing: false,
             succeeded: false,
+            last_scan_ms: now_ms,
         }
+    }
+
+    /// Whether to scan again now: every [`RESCAN_EMPTY_MS`] while the list is empty, every
+    /// [`RESCAN_MS`] otherwise, never during a connection test or after a successful one.
+    /// Returning `true` counts as starting the scan.
+    pub fn scan_due(&mut self, now_ms: u64, have_networks: bool) -> bool {
+        let period = if have_networks {
+            RESCAN_MS
+        } else {
+            RESCAN_EMPTY_MS
+        };
+        if self.testing
+            || self.succeeded
+            || now_ms.saturating_sub(self.last_scan_ms) < u64::from(period)
+        {
+            return false;
+        }
+        self.last_scan_ms = now_ms;
+        true
     }
 
     /// One connection at a time: `false` means refuse (close) this one.

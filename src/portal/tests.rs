@@ -309,13 +309,21 @@ fn probes_and_foreign_hosts_redirect_to_the_portal() {
 
 #[test]
 fn a_portal_on_another_port_accepts_its_host_and_redirects_to_itself() {
-    let mut portal = Portal::new(PortalConfig { port: 8099, ..config() });
+    let mut portal = Portal::new(PortalConfig {
+        port: 8099,
+        ..config()
+    });
     let own = b"GET / HTTP/1.1\r\nHost: 192.168.4.1:8099\r\n\r\n";
     assert_eq!(status_of(&send(&mut portal, own).0.expect("answered")), 200);
-    let r = send(&mut portal, &get("/generate_204")).0.expect("answered");
+    let r = send(&mut portal, &get("/generate_204"))
+        .0
+        .expect("answered");
     assert_eq!(header(&r, "location"), Some("http://192.168.4.1:8099/"));
     let other_port = b"GET / HTTP/1.1\r\nHost: 192.168.4.1:8100\r\n\r\n";
-    assert_eq!(status_of(&send(&mut portal, other_port).0.expect("answered")), 302);
+    assert_eq!(
+        status_of(&send(&mut portal, other_port).0.expect("answered")),
+        302
+    );
 }
 
 #[test]
@@ -572,6 +580,23 @@ fn session_timeouts() {
         SessionAction::Nothing,
         "no end after success"
     );
+}
+
+#[test]
+fn rescans() {
+    let mut session = Session::new(0);
+    assert!(!session.scan_due(14_999, false));
+    assert!(session.scan_due(15_000, false), "empty list: soon");
+    assert!(!session.scan_due(20_000, true));
+    assert!(!session.scan_due(134_999, true));
+    assert!(
+        session.scan_due(135_000, true),
+        "full list: every 2 minutes"
+    );
+    session.test_started();
+    assert!(!session.scan_due(1_000_000, false), "never during a test");
+    session.test_finished(true);
+    assert!(!session.scan_due(2_000_000, false), "never after success");
 }
 
 #[test]
