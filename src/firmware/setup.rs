@@ -25,8 +25,8 @@ use super::deep_sleep;
 use super::global::{Global, arm, disarm, new_timer};
 use super::rtc::SdkRtc;
 use crate::portal::{
-    self, ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, Reply, RequestBuffer,
-    Security, Session, SessionAction, SetupStatus,
+    ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, RequestBuffer, Response,
+    Security, Session, SessionAction, SetupStatus, Streamed,
 };
 use crate::psk::PskDerivation;
 use crate::rtc_record::{self, Credentials, IpConfig, NetworkKey, ReconnectCache, Ssid};
@@ -110,16 +110,18 @@ static DNS_ENDPOINT: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
 /// The request being received and the response being sent (one connection at a time).
 static REQUEST: Global<RequestBuffer> = Global::new(RequestBuffer::new());
 static RESPONSE: Global<Outgoing> = Global::new(Outgoing {
-    bytes: [0; portal::RESPONSE_CAPACITY],
-    len: 0,
+    response: None,
     sent: 0,
+    chunk: [0; SEND_CHUNK],
 });
 static DNS_OUT: Global<[u8; DNS_MAX]> = Global::new([0; DNS_MAX]);
 
+/// The response in flight: rendered a segment at a time into `chunk`, which the SDK may read
+/// until the sent callback.
 struct Outgoing {
-    bytes: [u8; portal::RESPONSE_CAPACITY],
-    len: usize,
+    response: Option<Response>,
     sent: usize,
+    chunk: [u8; SEND_CHUNK],
 }
 
 /// Where a connection test stands.
@@ -338,6 +340,12 @@ unsafe extern "C" fn on_scan_done(list: *mut c_void, status: u32) {
         warn!("setup: scan failed ({})", status);
         return;
     }
+    // A page being sent lists the networks it started with: hold new results back and scan
+    // again soon instead.
+    if RESPONSE.with(|out| out.response.is_some()) {
+        with_setup(|s| s.session.rescan_soon());
+        return;
+    }
     let mut count = 0u32;
     with_setup(|s| {
         s.portal.scan_mut().clear();
@@ -419,25 +427,24 @@ unsafe extern "C" fn on_http_receive(arg: *mut c_void, data: *mut c_char, len: u
     let now = now_ms();
     let Some(reply) = with_setup(|s| {
         s.session.activity(now);
-        REQUEST
-            .with(|request| RESPONSE.with(|out| s.portal.receive(request, bytes, &mut out.bytes)))
+        REQUEST.with(|request| s.portal.receive_streamed(request, bytes))
     }) else {
         return;
     };
     match reply {
-        Reply::Incomplete => {}
-        Reply::Respond { len } => begin_response(arg, len),
-        Reply::Connect { len, request } => {
-            begin_response(arg, len);
+        Streamed::Incomplete => {}
+        Streamed::Respond(response) => begin_response(arg, response),
+        Streamed::Connect(response, request) => {
+            begin_response(arg, response);
             begin_test(request);
         }
     }
 }
 
-fn begin_response(arg: *mut c_void, len: usize) {
+fn begin_response(arg: *mut c_void, response: Response) {
     REQUEST.with(RequestBuffer::clear);
     RESPONSE.with(|out| {
-        out.len = len.min(out.bytes.len());
+        out.response = Some(response);
         out.sent = 0;
     });
     send_next(arg);
@@ -445,19 +452,24 @@ fn begin_response(arg: *mut c_void, len: usize) {
 
 /// Sends the next chunk of the response; closes the connection once all of it is out.
 fn send_next(arg: *mut c_void) {
-    let Some((pointer, chunk)) = RESPONSE.with(|out| {
-        let chunk = (out.len - out.sent).min(SEND_CHUNK);
-        if chunk == 0 {
-            return None;
-        }
-        let pointer = out.bytes[out.sent..].as_mut_ptr();
-        out.sent += chunk;
-        Some((pointer, chunk))
-    }) else {
+    let piece = with_setup(|s| {
+        RESPONSE.with(|out| {
+            let response = out.response.as_ref()?;
+            let n = s.portal.read_response(response, out.sent, &mut out.chunk);
+            if n == 0 {
+                out.response = None;
+                return None;
+            }
+            out.sent += n;
+            Some((out.chunk.as_mut_ptr(), n))
+        })
+    })
+    .flatten();
+    let Some((pointer, chunk)) = piece else {
         close_later();
         return;
     };
-    // SAFETY: `pointer` addresses `chunk` bytes of the static response buffer, which stays
+    // SAFETY: `pointer` addresses `chunk` bytes of the static segment buffer, which stays
     // untouched until the sent callback; the connection is the SDK's.
     let result = unsafe { wifi_sys::espconn_send(arg.cast(), pointer, chunk as u16) };
     if result != wifi_sys::ESPCONN_OK {
@@ -494,6 +506,7 @@ fn forget_client(arg: *mut c_void) {
             s.session.close_connection();
         });
         REQUEST.with(RequestBuffer::clear);
+        RESPONSE.with(|out| out.response = None);
     }
 }
 

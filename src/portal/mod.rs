@@ -20,6 +20,8 @@ mod form;
 mod http;
 mod page;
 
+pub use page::Response;
+
 use zeroize::Zeroize;
 
 use crate::rtc_record::Ssid;
@@ -230,6 +232,17 @@ pub enum Reply {
     },
 }
 
+/// What the caller does after [`Portal::receive_streamed`].
+pub enum Streamed {
+    /// Keep the connection open and wait for more bytes.
+    Incomplete,
+    /// Send this response (in pieces: [`Portal::read_response`]), then close.
+    Respond(Response),
+    /// Send this response (a redirect to the status page), close, and test the request.
+    /// The portal's status is already [`SetupStatus::Connecting`].
+    Connect(Response, ConnectRequest),
+}
+
 /// A validated network choice, for the connection test.
 pub struct ConnectRequest {
     /// The network's name (1 to 32 bytes).
@@ -347,56 +360,66 @@ impl Portal {
     ///
     /// `out` should hold [`RESPONSE_CAPACITY`] bytes; with less, a page that does not fit is
     /// replaced by a short 500 response (or nothing, `len` 0, if even that does not fit).
+    /// [`receive_streamed`](Portal::receive_streamed) needs no such buffer.
     pub fn receive(&mut self, request: &mut RequestBuffer, bytes: &[u8], out: &mut [u8]) -> Reply {
+        match self.receive_streamed(request, bytes) {
+            Streamed::Incomplete => Reply::Incomplete,
+            Streamed::Respond(response) => Reply::Respond {
+                len: response.write_all(&self.config, &self.scan, out),
+            },
+            Streamed::Connect(response, request) => Reply::Connect {
+                len: response.write_all(&self.config, &self.scan, out),
+                request,
+            },
+        }
+    }
+
+    /// Like [`receive`](Portal::receive), but returns the response as a [`Response`] to send
+    /// in pieces with [`read_response`](Portal::read_response), so the caller needs no
+    /// page-sized buffer. Between the pieces the scan list must not change (the status may:
+    /// the response keeps its own copy).
+    pub fn receive_streamed(&mut self, request: &mut RequestBuffer, bytes: &[u8]) -> Streamed {
         let complete = request.append(bytes);
         let reply = match http::parse(request.as_bytes(), complete) {
-            http::Parsed::Incomplete => return Reply::Incomplete,
-            http::Parsed::Error(status) => Reply::Respond {
-                len: page::error(status, out),
-            },
-            http::Parsed::Request(req) => self.route(&req, out),
+            http::Parsed::Incomplete => return Streamed::Incomplete,
+            http::Parsed::Error(status) => Streamed::Respond(Response::error(status)),
+            http::Parsed::Request(req) => self.route(&req),
         };
         request.clear();
         reply
     }
 
-    fn route(&mut self, req: &http::Request<'_>, out: &mut [u8]) -> Reply {
+    /// Bytes `offset..offset + out.len()` of `response` into `out`; returns how many (0 once
+    /// the whole response has been read).
+    pub fn read_response(&self, response: &Response, offset: usize, out: &mut [u8]) -> usize {
+        response.read_at(&self.config, &self.scan, offset, out)
+    }
+
+    /// Bytes of `response` in all.
+    pub fn response_len(&self, response: &Response) -> usize {
+        response.len(&self.config, &self.scan)
+    }
+
+    fn route(&mut self, req: &http::Request<'_>) -> Streamed {
         let head_only = req.method == http::Method::Head;
         if let Some(host) = req.host
             && !self.is_own_host(host)
         {
-            return Reply::Respond {
-                len: page::redirect_home(&self.config, head_only, out),
-            };
+            return Streamed::Respond(Response::redirect_home(&self.config, head_only));
         }
         let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
-        match (req.method, path) {
-            (http::Method::Post, b"/connect") => self.connect(req.body, out),
-            (http::Method::Post, _) => Reply::Respond {
-                len: page::error(http::Status::NotFound, out),
-            },
-            (_, b"/") => Reply::Respond {
-                len: page::form(
-                    &self.config,
-                    &self.scan,
-                    &form::Kept::none(),
-                    None,
-                    head_only,
-                    out,
-                ),
-            },
-            (_, b"/status") => Reply::Respond {
-                len: match &self.status {
-                    SetupStatus::Idle => page::redirect(b"/", http::Status::Found, head_only, out),
-                    status => page::status(&self.config, status, head_only, out),
-                },
+        Streamed::Respond(match (req.method, path) {
+            (http::Method::Post, b"/connect") => return self.connect(req.body),
+            (http::Method::Post, _) => Response::error(http::Status::NotFound),
+            (_, b"/") => Response::form(form::Kept::none(), None, head_only),
+            (_, b"/status") => match &self.status {
+                SetupStatus::Idle => Response::redirect(b"/", http::Status::Found, head_only),
+                status => Response::status(status.clone(), head_only),
             },
             // Probes (/generate_204, /hotspot-detect.html, /connecttest.txt, /ncsi.txt,
             // /success.txt, ...) and every other path: to the portal, so the phone opens it.
-            _ => Reply::Respond {
-                len: page::redirect_home(&self.config, head_only, out),
-            },
-        }
+            _ => Response::redirect_home(&self.config, head_only),
+        })
     }
 
     /// Whether `host` names this portal: its address, with or without its port.
@@ -409,24 +432,18 @@ impl Portal {
         host == own.as_bytes() || host == address.as_bytes()
     }
 
-    fn connect(&mut self, body: &[u8], out: &mut [u8]) -> Reply {
+    fn connect(&mut self, body: &[u8]) -> Streamed {
+        let to_status = Response::redirect(b"/status", http::Status::SeeOther, false);
         if !matches!(self.status, SetupStatus::Idle | SetupStatus::Failed { .. }) {
             // A test is running or has succeeded: show it instead of starting another.
-            return Reply::Respond {
-                len: page::redirect(b"/status", http::Status::SeeOther, false, out),
-            };
+            return Streamed::Respond(to_status);
         }
         match form::validate(body, &self.scan) {
             Ok(request) => {
                 self.status = SetupStatus::Connecting { ssid: request.ssid };
-                Reply::Connect {
-                    len: page::redirect(b"/status", http::Status::SeeOther, false, out),
-                    request,
-                }
+                Streamed::Connect(to_status, request)
             }
-            Err((problem, kept)) => Reply::Respond {
-                len: page::form(&self.config, &self.scan, &kept, Some(problem), false, out),
-            },
+            Err((problem, kept)) => Streamed::Respond(Response::form(kept, Some(problem), false)),
         }
     }
 }
@@ -451,6 +468,7 @@ pub struct Session {
     testing: bool,
     succeeded: bool,
     last_scan_ms: u64,
+    rescan_requested: bool,
 }
 
 impl Session {
@@ -463,7 +481,13 @@ impl Session {
             testing: false,
             succeeded: false,
             last_scan_ms: now_ms,
+            rescan_requested: false,
         }
+    }
+
+    /// Asks for a scan at the next [`scan_due`](Session::scan_due) (results were dropped).
+    pub fn rescan_soon(&mut self) {
+        self.rescan_requested = true;
     }
 
     /// Whether to scan again now: every [`RESCAN_EMPTY_MS`] while the list is empty, every
@@ -477,11 +501,13 @@ impl Session {
         };
         if self.testing
             || self.succeeded
-            || now_ms.saturating_sub(self.last_scan_ms) < u64::from(period)
+            || (!self.rescan_requested
+                && now_ms.saturating_sub(self.last_scan_ms) < u64::from(period))
         {
             return false;
         }
         self.last_scan_ms = now_ms;
+        self.rescan_requested = false;
         true
     }
 

@@ -1,8 +1,11 @@
 //! Responses: the setup page, the status page, redirects and short error pages.
 //!
-//! Pages are rendered into the caller's buffer after a reserved head room, then the headers
-//! (which need the body's length) are written in front and the body moved up to meet them.
-//! Every write is bounded: a page that does not fit becomes a 500, never an overrun.
+//! A [`Response`] says what to send (with a snapshot of what the page shows, except the scan
+//! list, which the portal keeps) and renders any window of its bytes on demand: the device
+//! sends a page a TCP segment at a time from a 1460-byte buffer instead of holding 8 KiB,
+//! rendering it again for each piece. Rendering is deterministic, so the pieces fit together
+//! as long as the scan list does not change in between (the firmware holds scan results back
+//! while a response is in flight). Nothing is ever written outside the caller's window.
 
 use core::fmt::Write;
 
@@ -11,35 +14,50 @@ use super::http::Status;
 use super::{Failure, SetupStatus::*};
 use super::{MAX_PAGE, Network, PortalConfig, ScanList, Security, SetupStatus};
 
-/// Bytes reserved in front of the body for the status line and headers.
-const HEAD_ROOM: usize = 320;
 /// Bytes kept free for the end of the form page while networks are listed.
 const FORM_TAIL: usize = 1100;
+/// Longest redirect location the portal writes (`http://255.255.255.255:65535/`).
+const MAX_LOCATION: usize = 32;
 
-/// A bounded writer over a byte buffer.
+/// A writer that counts every byte and keeps those that fall in its window.
 struct Sink<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    full: bool,
+    window: &'a mut [u8],
+    /// Position of `window[0]` in the whole output.
+    offset: usize,
+    /// Bytes produced so far (the position of the next one).
+    pos: usize,
 }
 
 impl<'a> Sink<'a> {
-    fn new(buf: &'a mut [u8]) -> Sink<'a> {
+    fn window(window: &'a mut [u8], offset: usize) -> Sink<'a> {
         Sink {
-            buf,
-            len: 0,
-            full: false,
+            window,
+            offset,
+            pos: 0,
+        }
+    }
+
+    fn counter() -> Sink<'static> {
+        Sink {
+            window: &mut [],
+            offset: 0,
+            pos: 0,
         }
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(room) if !self.full => {
-                room.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            _ => self.full = true,
+        let end = self.pos.saturating_add(bytes.len());
+        let from = self.pos.max(self.offset);
+        let to = end.min(self.offset.saturating_add(self.window.len()));
+        if from < to
+            && let (Some(dst), Some(src)) = (
+                self.window.get_mut(from - self.offset..to - self.offset),
+                bytes.get(from - self.pos..to - self.pos),
+            )
+        {
+            dst.copy_from_slice(src);
         }
+        self.pos = end;
     }
 
     fn text(&mut self, text: &str) {
@@ -73,69 +91,179 @@ impl<'a> Sink<'a> {
 impl Write for Sink<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         self.text(s);
-        if self.full {
-            Err(core::fmt::Error)
-        } else {
-            Ok(())
+        Ok(())
+    }
+}
+
+/// What a response shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Body {
+    /// The setup form (the scan list comes from the portal at render time).
+    Form {
+        kept: Kept,
+        problem: Option<Problem>,
+    },
+    /// The status page for this status.
+    Status(SetupStatus),
+    /// A redirect with its location.
+    Redirect {
+        location: heapless::Vec<u8, MAX_LOCATION>,
+    },
+    /// A short page for an error status.
+    Error,
+}
+
+/// A response to send: status, what it shows, whether it is for HEAD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    status: Status,
+    body: Body,
+    head_only: bool,
+}
+
+impl Response {
+    pub(super) fn form(kept: Kept, problem: Option<Problem>, head_only: bool) -> Response {
+        Response {
+            status: Status::Ok,
+            body: Body::Form { kept, problem },
+            head_only,
         }
     }
-}
 
-/// Writes the headers in front of a body rendered at `out[HEAD_ROOM..][..body_len]`.
-fn finish(
-    out: &mut [u8],
-    status: Status,
-    location: Option<&[u8]>,
-    body_len: usize,
-    head_only: bool,
-) -> usize {
-    let mut head = [0u8; HEAD_ROOM];
-    let mut sink = Sink::new(&mut head);
-    let _ = write!(
-        sink,
-        "HTTP/1.1 {} {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
-        status.code(),
-        status.reason(),
-        body_len
-    );
-    if let Some(location) = location {
-        sink.text("Location: ");
-        sink.bytes(location);
+    pub(super) fn status(status: SetupStatus, head_only: bool) -> Response {
+        Response {
+            status: Status::Ok,
+            body: Body::Status(status),
+            head_only,
+        }
+    }
+
+    /// A redirect to a path on this server.
+    pub(super) fn redirect(location: &[u8], status: Status, head_only: bool) -> Response {
+        let location = heapless::Vec::from_slice(location).unwrap_or_default();
+        Response {
+            status,
+            body: Body::Redirect { location },
+            head_only,
+        }
+    }
+
+    /// The redirect captive-portal probes get: the portal's address, absolute.
+    pub(super) fn redirect_home(config: &PortalConfig, head_only: bool) -> Response {
+        let [a, b, c, d] = config.ap_ip;
+        let mut location = heapless::String::<MAX_LOCATION>::new();
+        let _ = write!(location, "http://{a}.{b}.{c}.{d}");
+        if config.port != 80 {
+            let _ = write!(location, ":{}", config.port);
+        }
+        let _ = location.push('/');
+        Response::redirect(location.as_bytes(), Status::Found, head_only)
+    }
+
+    pub(super) fn error(status: Status) -> Response {
+        Response {
+            status,
+            body: Body::Error,
+            head_only: false,
+        }
+    }
+
+    fn render_body(&self, config: &PortalConfig, scan: &ScanList, sink: &mut Sink<'_>) {
+        match &self.body {
+            Body::Form { kept, problem } => form(sink, config, scan, kept, *problem),
+            Body::Status(status) => status_page(sink, config, status),
+            Body::Redirect { location } => {
+                sink.text("<!doctype html><title>Moved</title><a href=\"");
+                sink.escaped(location);
+                sink.text("\">Continue to the setup page</a>");
+            }
+            Body::Error => error_body(sink, self.status),
+        }
+    }
+
+    fn render_head(&self, sink: &mut Sink<'_>, body_len: usize) {
+        let _ = write!(
+            sink,
+            "HTTP/1.1 {} {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
+            self.status.code(),
+            self.status.reason(),
+            body_len
+        );
+        if let Body::Redirect { location } = &self.body {
+            sink.text("Location: ");
+            sink.bytes(location);
+            sink.text("\r\n");
+        }
+        if self.status == Status::MethodNotAllowed {
+            sink.text("Allow: GET, HEAD, POST\r\n");
+        }
         sink.text("\r\n");
     }
-    if status == Status::MethodNotAllowed {
-        sink.text("Allow: GET, HEAD, POST\r\n");
-    }
-    sink.text("\r\n");
-    let (head_len, head_full) = (sink.len, sink.full);
-    let body_len = if head_only { 0 } else { body_len };
-    if head_full || head_len + body_len > out.len() || HEAD_ROOM + body_len > out.len() {
-        return 0;
-    }
-    out.copy_within(HEAD_ROOM..HEAD_ROOM + body_len, head_len);
-    out[..head_len].copy_from_slice(&head[..head_len]);
-    head_len + body_len
-}
 
-/// Renders a body with `render` and frames it; a body that does not fit becomes a 500.
-fn respond(
-    out: &mut [u8],
-    status: Status,
-    location: Option<&[u8]>,
-    head_only: bool,
-    render: impl FnOnce(&mut Sink<'_>),
-) -> usize {
-    let limit = out.len().saturating_sub(HEAD_ROOM).min(MAX_PAGE);
-    let body = out
-        .get_mut(HEAD_ROOM..HEAD_ROOM + limit)
-        .unwrap_or_default();
-    let mut sink = Sink::new(body);
-    render(&mut sink);
-    if sink.full {
-        return error_page(out, Status::InternalError, false);
+    /// Renders bytes `offset..` of the whole response into `window`; returns the total length.
+    fn render(
+        &self,
+        config: &PortalConfig,
+        scan: &ScanList,
+        offset: usize,
+        window: &mut [u8],
+    ) -> usize {
+        let mut counter = Sink::counter();
+        self.render_body(config, scan, &mut counter);
+        let body_len = counter.pos;
+        if body_len > MAX_PAGE {
+            // Cannot happen with the budget the form keeps; never send an oversize page.
+            return Response::error(Status::InternalError).render(config, scan, offset, window);
+        }
+        let mut sink = Sink::window(window, offset);
+        self.render_head(&mut sink, body_len);
+        if !self.head_only {
+            self.render_body(config, scan, &mut sink);
+        }
+        sink.pos
     }
-    let len = sink.len;
-    finish(out, status, location, len, head_only)
+
+    /// Bytes of the whole response.
+    pub fn len(&self, config: &PortalConfig, scan: &ScanList) -> usize {
+        self.render(config, scan, 0, &mut [])
+    }
+
+    /// Whether the response is empty (never: there is always a status line).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Copies bytes `offset..offset + out.len()` of the response into `out`; returns how
+    /// many there were (0 past the end).
+    pub fn read_at(
+        &self,
+        config: &PortalConfig,
+        scan: &ScanList,
+        offset: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let total = self.render(config, scan, offset, out);
+        total.saturating_sub(offset).min(out.len())
+    }
+
+    /// The whole response into `out`; a response longer than `out` is replaced by a short
+    /// 500 (or nothing, 0, if even that does not fit).
+    pub(super) fn write_all(
+        &self,
+        config: &PortalConfig,
+        scan: &ScanList,
+        out: &mut [u8],
+    ) -> usize {
+        let total = self.len(config, scan);
+        if total <= out.len() {
+            return self.read_at(config, scan, 0, out);
+        }
+        let fallback = Response::error(Status::InternalError);
+        if fallback.len(config, scan) <= out.len() {
+            return fallback.read_at(config, scan, 0, out);
+        }
+        0
+    }
 }
 
 const STYLE: &str = "<meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\"><style>\
@@ -209,15 +337,14 @@ fn network_entry(sink: &mut Sink<'_>, network: &Network, checked: bool) {
 }
 
 /// The setup form, with an error message and the person's choices when `problem` is set.
-pub(super) fn form(
+fn form(
+    sink: &mut Sink<'_>,
     config: &PortalConfig,
     scan: &ScanList,
     kept: &Kept,
     problem: Option<Problem>,
-    head_only: bool,
-    out: &mut [u8],
-) -> usize {
-    respond(out, Status::Ok, None, head_only, |sink| {
+) {
+    {
         document_start(sink, "Set up ramkey", false);
         sink.text("<h1>Connect this device to your WiFi</h1><p class=dev>Device ");
         sink.escaped(config.device_name.as_bytes());
@@ -228,21 +355,22 @@ pub(super) fn form(
             sink.text("</p>");
         }
         sink.text("<form method=post action=/connect><fieldset><legend>Network</legend>");
-        // List networks while the end of the page still fits; the weakest go first.
-        let budget = sink.buf.len().min(MAX_PAGE).saturating_sub(FORM_TAIL);
+        // List networks while the end of the page still fits; the weakest go first. Each
+        // entry is measured before it is written, so every rendering picks the same ones.
+        let budget = MAX_PAGE - FORM_TAIL;
         let mut hidden = 0;
         for network in scan.iter() {
-            let before = sink.len;
             let checked = kept.choice
                 == Choice::Network(
                     heapless::Vec::from_slice(network.ssid.as_bytes()).unwrap_or_default(),
                 );
-            network_entry(sink, network, checked);
-            if sink.full || sink.len > budget {
-                sink.len = before;
-                sink.full = false;
+            let mut measure = Sink::counter();
+            network_entry(&mut measure, network, checked);
+            if sink.pos + measure.pos > budget {
                 hidden += 1;
+                continue;
             }
+            network_entry(sink, network, checked);
         }
         if scan.is_empty() {
             sink.text("<p>No networks found yet. Reload this page in a few seconds, or type a name below.</p>");
@@ -260,7 +388,7 @@ pub(super) fn form(
         sink.text("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>");
         sink.text("<button type=submit>Connect</button></form>");
         sink.text("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>");
-    })
+    }
 }
 
 fn ip_text(sink: &mut Sink<'_>, ip: [u8; 4]) {
@@ -268,13 +396,8 @@ fn ip_text(sink: &mut Sink<'_>, ip: [u8; 4]) {
 }
 
 /// The status page for a test that started.
-pub(super) fn status(
-    config: &PortalConfig,
-    status: &SetupStatus,
-    head_only: bool,
-    out: &mut [u8],
-) -> usize {
-    respond(out, Status::Ok, None, head_only, |sink| {
+fn status_page(sink: &mut Sink<'_>, config: &PortalConfig, status: &SetupStatus) {
+    {
         let refresh = matches!(status, Connecting { .. });
         document_start(sink, "ramkey setup status", refresh);
         sink.text("<h1>");
@@ -322,42 +445,10 @@ pub(super) fn status(
         sink.text("</p><p class=dev>Device ");
         sink.escaped(config.device_name.as_bytes());
         sink.text("</p></body></html>");
-    })
-}
-
-/// A redirect to `location` (a path on this server) with a link for browsers that stop.
-pub(super) fn redirect(location: &[u8], status: Status, head_only: bool, out: &mut [u8]) -> usize {
-    respond(out, status, Some(location), head_only, |sink| {
-        sink.text("<!doctype html><title>Moved</title><a href=\"");
-        sink.escaped(location);
-        sink.text("\">Continue to the setup page</a>");
-    })
-}
-
-/// The redirect captive-portal probes get: the portal's address, absolute.
-pub(super) fn redirect_home(config: &PortalConfig, head_only: bool, out: &mut [u8]) -> usize {
-    let ap_ip = config.ap_ip;
-    let mut location = [0u8; 40];
-    let mut sink = Sink::new(&mut location);
-    let _ = write!(
-        sink,
-        "http://{}.{}.{}.{}",
-        ap_ip[0], ap_ip[1], ap_ip[2], ap_ip[3]
-    );
-    if config.port != 80 {
-        let _ = write!(sink, ":{}", config.port);
     }
-    sink.text("/");
-    let len = sink.len;
-    redirect(&location[..len], Status::Found, head_only, out)
 }
 
-/// A short page for an error status.
-pub(super) fn error(status: Status, out: &mut [u8]) -> usize {
-    error_page(out, status, false)
-}
-
-fn error_page(out: &mut [u8], status: Status, head_only: bool) -> usize {
+fn error_body(sink: &mut Sink<'_>, status: Status) {
     let explanation = match status {
         Status::BadRequest => "The request was not understood.",
         Status::NotFound => "There is nothing here.",
@@ -367,11 +458,6 @@ fn error_page(out: &mut [u8], status: Status, head_only: bool) -> usize {
         Status::HeadersTooLarge => "The request is too large.",
         _ => "The device could not answer this request.",
     };
-    let limit = out.len().saturating_sub(HEAD_ROOM).min(MAX_PAGE);
-    let Some(body) = out.get_mut(HEAD_ROOM..HEAD_ROOM + limit) else {
-        return 0;
-    };
-    let mut sink = Sink::new(body);
     let _ = write!(
         sink,
         "<!doctype html><meta charset=utf-8><title>{0} {1}</title><h1>{0} {1}</h1><p>{2}</p><a href=/>Back to setup</a>",
@@ -379,9 +465,4 @@ fn error_page(out: &mut [u8], status: Status, head_only: bool) -> usize {
         status.reason(),
         explanation
     );
-    if sink.full {
-        return 0;
-    }
-    let len = sink.len;
-    finish(out, status, None, len, head_only)
 }

@@ -593,6 +593,9 @@ fn rescans() {
         session.scan_due(135_000, true),
         "full list: every 2 minutes"
     );
+    session.rescan_soon();
+    assert!(session.scan_due(135_001, true), "dropped results: at once");
+    assert!(!session.scan_due(135_002, true));
     session.test_started();
     assert!(!session.scan_due(1_000_000, false), "never during a test");
     session.test_finished(true);
@@ -616,7 +619,49 @@ fn short_output_buffers_never_overrun() {
     }
 }
 
+/// The response read in pieces of `chunk` bytes, as the device sends it.
+fn streamed(portal: &mut Portal, request: &[u8], chunk: usize) -> Option<Vec<u8>> {
+    let mut buffer = RequestBuffer::new();
+    let response = match portal.receive_streamed(&mut buffer, request) {
+        Streamed::Incomplete => return None,
+        Streamed::Respond(r) | Streamed::Connect(r, _) => r,
+    };
+    let total = portal.response_len(&response);
+    let mut bytes = Vec::new();
+    let mut piece = vec![0u8; chunk];
+    loop {
+        let n = portal.read_response(&response, bytes.len(), &mut piece);
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&piece[..n]);
+    }
+    assert_eq!(bytes.len(), total);
+    Some(bytes)
+}
+
 proptest! {
+    #[test]
+    fn pieces_add_up_to_the_whole_response(chunk in 1usize..3000, which in 0usize..9) {
+        let requests: [Vec<u8>; 9] = [
+            get("/"),
+            get("/status"),
+            get("/generate_204"),
+            post(&format!("net={GARDEN}&pass=short")),
+            post("net=other&other=%3Cx%3E&pass="),
+            b"HEAD / HTTP/1.1\r\n\r\n".to_vec(),
+            b"DELETE / HTTP/1.1\r\n\r\n".to_vec(),
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(3000)).into_bytes(),
+            post(&format!("net={GARDEN}&pass=correct+horse+battery")),
+        ];
+        let request = &requests[which];
+        let mut whole_portal = portal();
+        let whole = send(&mut whole_portal, request).0.expect("answered");
+        let mut pieces_portal = portal();
+        let pieces = streamed(&mut pieces_portal, request, chunk).expect("answered");
+        prop_assert_eq!(whole.as_bytes(), &pieces[..]);
+    }
+
     #[test]
     fn receive_never_panics(
         first in proptest::collection::vec(any::<u8>(), 0..3000),

@@ -2,8 +2,8 @@
 //!
 //! A small std adapter around `ramkey::portal`, the same core the device drives from espconn
 //! callbacks: one connection at a time (others wait in the listen queue), a read timeout
-//! of `IDLE_TIMEOUT_MS`, the bytes of each read handed to `Portal::receive`, the reply
-//! written, the connection closed. Instead of a radio it has a script: a scan list and the
+//! of `IDLE_TIMEOUT_MS`, the bytes of each read handed to `Portal::receive_streamed`, the
+//! response written a segment at a time as the device does, the connection closed. Instead of a radio it has a script: a scan list and the
 //! networks' passphrases. A connection test succeeds when the PSK derived from the submitted
 //! passphrase equals the one derived from the script's, and its outcome shows on the status
 //! page after [`TEST_DURATION`], as the device's would after a real attempt.
@@ -14,13 +14,15 @@ use std::time::{Duration, Instant};
 
 use ramkey::portal::{
     ConnectKey, ConnectRequest, Failure, IDLE_TIMEOUT_MS, Network, Portal, PortalConfig,
-    RESPONSE_CAPACITY, Reply, RequestBuffer, Security, SetupStatus,
+    RequestBuffer, Security, SetupStatus, Streamed,
 };
 use ramkey::rtc_record::Ssid;
 use ramkey::secret::{Passphrase, Psk};
 
 /// How long a scripted connection test takes.
 pub const TEST_DURATION: Duration = Duration::from_millis(1500);
+/// Bytes written per piece of a response (one TCP segment, as on the device).
+const SEGMENT: usize = 1460;
 /// The address a successful test "gets".
 pub const CONNECTED_IP: [u8; 4] = [192, 168, 1, 57];
 
@@ -173,7 +175,6 @@ impl Server {
     fn serve(&mut self, mut stream: TcpStream) {
         let _ = stream.set_read_timeout(Some(self.options.idle_timeout));
         let mut request = RequestBuffer::new();
-        let mut out = vec![0u8; RESPONSE_CAPACITY];
         let mut chunk = [0u8; 1024];
         loop {
             let n = match stream.read(&mut chunk) {
@@ -181,16 +182,24 @@ impl Server {
                 Ok(n) => n,
             };
             self.update();
-            match self.portal.receive(&mut request, &chunk[..n], &mut out) {
-                Reply::Incomplete => continue,
-                Reply::Respond { len } => {
-                    let _ = stream.write_all(&out[..len]);
-                }
-                Reply::Connect { len, request } => {
-                    let _ = stream.write_all(&out[..len]);
+            let response = match self.portal.receive_streamed(&mut request, &chunk[..n]) {
+                Streamed::Incomplete => continue,
+                Streamed::Respond(response) => response,
+                Streamed::Connect(response, request) => {
                     self.pending =
                         Some((Instant::now() + TEST_DURATION, Server::outcome(&request)));
+                    response
                 }
+            };
+            // A segment at a time, as the device sends it.
+            let mut segment = [0u8; SEGMENT];
+            let mut sent = 0;
+            loop {
+                let n = self.portal.read_response(&response, sent, &mut segment);
+                if n == 0 || stream.write_all(&segment[..n]).is_err() {
+                    break;
+                }
+                sent += n;
             }
             break;
         }
