@@ -112,16 +112,16 @@ static REQUEST: Global<RequestBuffer> = Global::new(RequestBuffer::new());
 static RESPONSE: Global<Outgoing> = Global::new(Outgoing {
     response: None,
     sent: 0,
-    chunk: [0; SEND_CHUNK],
 });
+/// The segment being sent, which the SDK may read until the sent callback. Its own static:
+/// all zero, it stays in `.bss` (an `Option` niche would put it in `.data`, in flash too).
+static SEGMENT: Global<[u8; SEND_CHUNK]> = Global::new([0; SEND_CHUNK]);
 static DNS_OUT: Global<[u8; DNS_MAX]> = Global::new([0; DNS_MAX]);
 
-/// The response in flight: rendered a segment at a time into `chunk`, which the SDK may read
-/// until the sent callback.
+/// The response in flight, rendered a segment at a time into [`SEGMENT`].
 struct Outgoing {
     response: Option<Response>,
     sent: usize,
-    chunk: [u8; SEND_CHUNK],
 }
 
 /// Where a connection test stands.
@@ -455,13 +455,18 @@ fn send_next(arg: *mut c_void) {
     let piece = with_setup(|s| {
         RESPONSE.with(|out| {
             let response = out.response.as_ref()?;
-            let n = s.portal.read_response(response, out.sent, &mut out.chunk);
+            let (n, pointer) = SEGMENT.with(|segment| {
+                (
+                    s.portal.read_response(response, out.sent, segment),
+                    segment.as_mut_ptr(),
+                )
+            });
             if n == 0 {
                 out.response = None;
                 return None;
             }
             out.sent += n;
-            Some((out.chunk.as_mut_ptr(), n))
+            Some((pointer, n))
         })
     })
     .flatten();
