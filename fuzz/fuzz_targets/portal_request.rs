@@ -4,12 +4,14 @@
 //! arriving in two TCP segments are explored too. Properties: `receive` never panics; every
 //! response starts with a status line, ends its head with a blank line, and carries a
 //! Content-Length equal to its body's length; a request that starts a test only ever comes
-//! with a 303 to the status page.
+//! with a 303 to the status page; when the whole input arrives in one piece, the streamed
+//! form of the same response, read back in fuzzer-sized pieces, gives exactly the same bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ramkey::portal::{
     Network, Portal, PortalConfig, RESPONSE_CAPACITY, Reply, RequestBuffer, ScanList, Security,
+    Streamed,
 };
 use ramkey::rtc_record::Ssid;
 
@@ -58,6 +60,30 @@ fn check(response: &[u8]) {
     );
 }
 
+/// The same request answered through `receive_streamed`, read back in `piece`-byte pieces,
+/// must give exactly the bytes `receive` wrote.
+fn streamed_matches(data: &[u8], piece: usize, whole: &[u8]) {
+    let mut portal = portal();
+    let mut buffer = RequestBuffer::new();
+    let response = match portal.receive_streamed(&mut buffer, data) {
+        Streamed::Incomplete => return,
+        Streamed::Respond(r) | Streamed::Connect(r, _) => r,
+    };
+    let mut bytes = Vec::new();
+    let mut window = vec![0u8; piece];
+    loop {
+        let n = portal.read_response(&response, bytes.len(), &mut window);
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&window[..n]);
+    }
+    assert_eq!(
+        bytes, whole,
+        "pieces of {piece} bytes differ from the whole response"
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else {
         return;
@@ -70,6 +96,10 @@ fuzz_target!(|data: &[u8]| {
     for part in [first, second] {
         match portal.receive(&mut buffer, part, &mut out) {
             Reply::Incomplete => {}
+            Reply::Respond { len } if part.len() == rest.len() => {
+                check(&out[..len]);
+                streamed_matches(rest, 1 + usize::from(split) * 7, &out[..len]);
+            }
             Reply::Respond { len } => check(&out[..len]),
             Reply::Connect { len, .. } => {
                 check(&out[..len]);
