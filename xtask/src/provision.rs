@@ -225,20 +225,74 @@ pub fn command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Decodes the one QR code in a PNG (greyscale, RGB or RGBA, 8 bits).
+pub fn decode_qr_png(bytes: &[u8]) -> Result<String, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| format!("PNG: {e}"))?;
+    let mut pixels = vec![0u8; reader.output_buffer_size().ok_or("PNG too large")?];
+    let info = reader
+        .next_frame(&mut pixels)
+        .map_err(|e| format!("PNG: {e}"))?;
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let luminance = |x: usize, y: usize| -> u8 {
+        let at = (y * w + x) * channels;
+        match channels {
+            1 | 2 => pixels[at],
+            _ => {
+                ((u16::from(pixels[at]) + u16::from(pixels[at + 1]) + u16::from(pixels[at + 2]))
+                    / 3) as u8
+            }
+        }
+    };
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, luminance);
+    let grids = image.detect_grids();
+    if grids.len() != 1 {
+        return Err(format!("{} QR codes found, expected one", grids.len()));
+    }
+    grids[0]
+        .decode()
+        .map(|(_, text)| text)
+        .map_err(|e| format!("QR code unreadable: {e:?}"))
+}
+
+/// The printed label as a browser draws it: `label.svg` rendered by headless Chromium must
+/// carry a QR code that decodes to the device's WiFi payload.
+pub fn check_rendered_label() -> Result<(), String> {
+    let dir = util::out_dir().join("label-check");
+    let _ = std::fs::remove_dir_all(&dir);
+    let done = provision([0x5C, 0xCF, 0x7F, 0xA1, 0xB2, 0xC3], Some(dir.clone()))?;
+    let sector = std::fs::read(done.dir.join("identity.bin")).map_err(|e| e.to_string())?;
+    let passphrase = identity::decode(&sector).map_err(|e| e.to_string())?;
+    let expected = identity::wifi_qr_text(&done.ssid, &passphrase);
+    let shot = dir.join("label-rendered.png");
+    util::run(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .args(["--force-device-scale-factor=2", "--window-size=227,340"])
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", done.dir.join("label.svg").display())),
+    )?;
+    let png = std::fs::read(&shot).map_err(|e| format!("{}: {e}", shot.display()))?;
+    let text = decode_qr_png(&png)?;
+    if text != expected.as_str() {
+        return Err("the rendered label's QR code does not carry the device's payload".to_owned());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn decode_png(bytes: &[u8]) -> String {
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().expect("PNG header");
-        let mut pixels = vec![0u8; reader.output_buffer_size().expect("size")];
-        let info = reader.next_frame(&mut pixels).expect("PNG data");
-        let (w, h) = (info.width as usize, info.height as usize);
-        let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
-        let grids = image.detect_grids();
-        assert_eq!(grids.len(), 1, "one QR code");
-        grids[0].decode().expect("QR decodes").1
+        decode_qr_png(bytes).expect("one readable QR code")
     }
 
     #[test]

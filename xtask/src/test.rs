@@ -154,6 +154,10 @@ pub fn run_all() -> Result<(), String> {
         "browser: setup flow in headless Chromium at 360 px, without JavaScript",
         browser_flow(),
     );
+    report.check(
+        "label: the SVG as Chromium renders it carries a QR code with the WiFi payload",
+        crate::provision::check_rendered_label(),
+    );
 
     match LinkMode::from_env() {
         Ok(LinkMode::Sdk(sdk)) => {
