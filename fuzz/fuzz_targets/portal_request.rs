@@ -16,13 +16,7 @@ use ramkey::portal::{
 use ramkey::rtc_record::Ssid;
 
 fn portal() -> Portal {
-    let mut device_name = heapless::String::new();
-    let _ = device_name.push_str("ramkey-A1B2C3");
-    let mut portal = Portal::new(PortalConfig {
-        ap_ip: [192, 168, 4, 1],
-        port: 80,
-        device_name,
-    });
+    let mut portal = Portal::new(PortalConfig::new([192, 168, 4, 1], 80, "ramkey-A1B2C3"));
     let scan: &mut ScanList = portal.scan_mut();
     for (name, security) in [
         (&b"Garden"[..], Security::Secured),

@@ -233,17 +233,11 @@ pub fn start() {
     }
     drop(passphrase);
 
-    let mut device_name = heapless::String::new();
-    let _ = device_name.push_str(name.as_str());
     // SAFETY: plain read of the system clock.
     let started_us = unsafe { wifi_sys::system_get_time() };
     SETUP.with(|s| {
         *s = Some(Setup {
-            portal: Portal::new(PortalConfig {
-                ap_ip: AP_IP,
-                port: HTTP_PORT as u16,
-                device_name,
-            }),
+            portal: Portal::new(PortalConfig::new(AP_IP, HTTP_PORT as u16, name.as_str())),
             session: Session::new(0),
             test: Test::None,
             client: core::ptr::null_mut(),

@@ -213,6 +213,23 @@ pub struct PortalConfig {
     pub device_name: heapless::String<32>,
 }
 
+impl PortalConfig {
+    /// A configuration; a device name over 32 bytes is cut at a character boundary.
+    pub fn new(ap_ip: [u8; 4], port: u16, device_name: &str) -> PortalConfig {
+        let mut name = heapless::String::new();
+        for c in device_name.chars() {
+            if name.push(c).is_err() {
+                break;
+            }
+        }
+        PortalConfig {
+            ap_ip,
+            port,
+            device_name: name,
+        }
+    }
+}
+
 /// What the caller does with the connection after [`Portal::receive`].
 pub enum Reply {
     /// Keep the connection open and wait for more bytes (nothing written).

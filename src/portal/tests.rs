@@ -7,13 +7,15 @@ use std::vec::Vec;
 use std::{format, vec};
 
 fn config() -> PortalConfig {
-    let mut device_name = heapless::String::new();
-    device_name.push_str("ramkey-A1B2C3").expect("fits");
-    PortalConfig {
-        ap_ip: [192, 168, 4, 1],
-        port: 80,
-        device_name,
-    }
+    PortalConfig::new([192, 168, 4, 1], 80, "ramkey-A1B2C3")
+}
+
+#[test]
+fn long_device_names_are_cut_at_a_character_boundary() {
+    let name = "\u{e9}".repeat(20); // 40 bytes of two-byte characters
+    let config = PortalConfig::new([10, 0, 0, 1], 80, &name);
+    assert_eq!(config.device_name.len(), 32);
+    assert!(name.starts_with(config.device_name.as_str()));
 }
 
 fn network(ssid: &[u8], rssi: i8, security: Security) -> Network {

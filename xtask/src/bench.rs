@@ -18,7 +18,7 @@ use crate::util;
 pub const REGIONS: [&str; 4] = [
     "boot decision, deep-sleep wake with a valid record",
     "PBKDF2-HMAC-SHA1 PSK derivation (4096 rounds)",
-    "portal: GET / answered, 16 networks on the page",
+    "portal: GET / answered in 1460-byte segments, 16 networks",
     "captive DNS: one A query answered",
 ];
 

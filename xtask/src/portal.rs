@@ -105,13 +105,7 @@ fn psk(passphrase: &Passphrase, ssid: &[u8]) -> Option<Psk> {
 
 impl Server {
     fn new(options: Options, port: u16) -> Server {
-        let mut device_name = heapless::String::new();
-        let _ = device_name.push_str("ramkey-A1B2C3");
-        let mut portal = Portal::new(PortalConfig {
-            ap_ip: [127, 0, 0, 1],
-            port,
-            device_name,
-        });
+        let mut portal = Portal::new(PortalConfig::new([127, 0, 0, 1], port, "ramkey-A1B2C3"));
         for network in &WORLD {
             if let Ok(ssid) = Ssid::new(network.ssid) {
                 portal.scan_mut().add(Network {
