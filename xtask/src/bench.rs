@@ -83,11 +83,18 @@ pub fn measure() -> Result<Counts, String> {
     let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
     let begin = symbol_address(elf, "ramkey_bench_begin")?;
     let end = symbol_address(elf, "ramkey_bench_end")?;
-    let result = util::out_dir().join("qemu").join("icount.txt");
+    // Its own directory with an erased 4 MB flash, so no file another run left behind (the
+    // stored-config read of the boot decision looks at it) changes what is counted.
+    let dir = util::out_dir().join("bench-run");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let flash = vec![0xFFu8; ramkey::flash_layout::FlashSize::FourMiB.bytes() as usize];
+    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    let result = dir.join("icount.txt");
     let _ = std::fs::remove_file(&result);
     let scenario = Scenario {
         reset_reason: 5,
         rtc: Some(valid_record()?),
+        work_dir: Some(dir),
         plugin: Some(format!(
             "{},begin={begin:#x},end={end:#x},out={}",
             plugin.display(),
