@@ -20,6 +20,7 @@ pub mod log;
 pub mod boot;
 pub mod dns;
 pub mod flash_layout;
+pub mod flash_text;
 pub mod identity;
 pub mod pins;
 pub mod portal;

@@ -7,6 +7,8 @@
 use zeroize::Zeroize;
 
 use super::{ConnectKey, ConnectRequest, ScanList, Security};
+use crate::flash_text;
+use crate::flash_text::FlashText;
 use crate::psk::PassphraseError;
 use crate::rtc_record::{SSID_MAX_LEN, Ssid};
 use crate::secret::{PASSPHRASE_MAX_LEN, Passphrase};
@@ -50,30 +52,40 @@ pub(super) enum Problem {
 }
 
 impl Problem {
-    pub(super) fn message(self) -> &'static str {
+    pub(super) fn message(self) -> FlashText {
         match self {
-            Problem::Encoding => "The form arrived garbled. Please send it again.",
+            Problem::Encoding => flash_text!("The form arrived garbled. Please send it again."),
             Problem::NoChoice => {
-                "Choose a network from the list, or choose \u{201c}Other network\u{201d} and type its name."
+                flash_text!(
+                    "Choose a network from the list, or choose \u{201c}Other network\u{201d} and type its name."
+                )
             }
-            Problem::BadChoice => "That network choice was not understood. Please pick it again.",
-            Problem::HiddenNameEmpty => "Type the name of the hidden network.",
-            Problem::HiddenNameTooLong => "Network names are at most 32 bytes long.",
-            Problem::PassphraseNeeded => "This network needs its passphrase.",
+            Problem::BadChoice => {
+                flash_text!("That network choice was not understood. Please pick it again.")
+            }
+            Problem::HiddenNameEmpty => flash_text!("Type the name of the hidden network."),
+            Problem::HiddenNameTooLong => flash_text!("Network names are at most 32 bytes long."),
+            Problem::PassphraseNeeded => flash_text!("This network needs its passphrase."),
             Problem::OpenNetworkWithPassphrase => {
-                "This network is open: leave the passphrase empty."
+                flash_text!("This network is open: leave the passphrase empty.")
             }
             Problem::Passphrase(PassphraseError::TooShort) => {
-                "The passphrase is too short: WiFi passphrases have at least 8 characters."
+                flash_text!(
+                    "The passphrase is too short: WiFi passphrases have at least 8 characters."
+                )
             }
             Problem::Passphrase(PassphraseError::TooLong) => {
-                "The passphrase is too long: at most 63 characters, or a 64-digit hex key."
+                flash_text!(
+                    "The passphrase is too long: at most 63 characters, or a 64-digit hex key."
+                )
             }
             Problem::Passphrase(PassphraseError::NotPrintableAscii) => {
-                "The passphrase has a character WiFi passphrases cannot contain: use letters, digits, spaces and punctuation (no accents or emoji)."
+                flash_text!(
+                    "The passphrase has a character WiFi passphrases cannot contain: use letters, digits, spaces and punctuation (no accents or emoji)."
+                )
             }
             Problem::Passphrase(PassphraseError::NotHex) => {
-                "A 64-character passphrase must be a key in hex digits (0-9, a-f)."
+                flash_text!("A 64-character passphrase must be a key in hex digits (0-9, a-f).")
             }
         }
     }

@@ -9,6 +9,9 @@
 
 use core::fmt::Write;
 
+use crate::flash_text;
+use crate::flash_text::FlashText;
+
 use super::form::{Choice, Kept, Problem};
 use super::http::Status;
 use super::{Failure, SetupStatus::*};
@@ -62,6 +65,19 @@ impl<'a> Sink<'a> {
 
     fn text(&mut self, text: &str) {
         self.bytes(text.as_bytes());
+    }
+
+    /// Text kept in flash: only the words that overlap the window are read.
+    fn flash(&mut self, text: FlashText) {
+        let end = self.pos.saturating_add(text.len());
+        let from = self.pos.max(self.offset);
+        let to = end.min(self.offset.saturating_add(self.window.len()));
+        if from < to
+            && let Some(dst) = self.window.get_mut(from - self.offset..to - self.offset)
+        {
+            text.read(from - self.pos, dst);
+        }
+        self.pos = end;
     }
 
     /// Text with `& < > " '` escaped; invalid UTF-8 and control bytes become U+FFFD.
@@ -173,7 +189,7 @@ impl Response {
             Body::Form { kept, problem } => form(sink, config, scan, kept, *problem),
             Body::Status(status) => status_page(sink, config, status),
             Body::Redirect { location } => {
-                sink.text("<!doctype html><title>Moved</title><a href=\"");
+                sink.flash(flash_text!("<!doctype html><title>Moved</title><a href=\""));
                 sink.escaped(location);
                 sink.text("\">Continue to the setup page</a>");
             }
@@ -281,7 +297,7 @@ button,.btn{font:inherit;display:block;box-sizing:border-box;width:100%;padding:
 
 fn document_start(sink: &mut Sink<'_>, title: &str, refresh: bool) {
     sink.text("<!doctype html><html lang=en><head>");
-    sink.text(STYLE);
+    sink.flash(flash_text!(STYLE));
     if refresh {
         sink.text("<meta http-equiv=refresh content=2>");
     }
@@ -308,14 +324,18 @@ fn hex(sink: &mut Sink<'_>, bytes: &[u8]) {
 }
 
 fn network_entry(sink: &mut Sink<'_>, network: &Network, checked: bool) {
-    sink.text("<label class=n><input type=radio name=net value=");
+    sink.flash(flash_text!(
+        "<label class=n><input type=radio name=net value="
+    ));
     hex(sink, network.ssid.as_bytes());
     if checked {
         sink.text(" checked");
     }
     sink.text("><span class=s>");
     sink.escaped(network.ssid.as_bytes());
-    sink.text("</span><span class=r><span class=bar aria-label=\"signal ");
+    sink.flash(flash_text!(
+        "</span><span class=r><span class=bar aria-label=\"signal "
+    ));
     let level = bars(network.rssi);
     let _ = write!(sink, "{level} of 4\"><b>");
     const BARS: [&str; 4] = ["\u{2582}", "\u{2584}", "\u{2586}", "\u{2588}"];
@@ -346,15 +366,19 @@ fn form(
 ) {
     {
         document_start(sink, "Set up ramkey", false);
-        sink.text("<h1>Connect this device to your WiFi</h1><p class=dev>Device ");
+        sink.flash(flash_text!(
+            "<h1>Connect this device to your WiFi</h1><p class=dev>Device "
+        ));
         sink.escaped(config.device_name.as_bytes());
         sink.text("</p>");
         if let Some(problem) = problem {
             sink.text("<p class=err role=alert>");
-            sink.text(problem.message());
+            sink.flash(problem.message());
             sink.text("</p>");
         }
-        sink.text("<form method=post action=/connect><fieldset><legend>Network</legend>");
+        sink.flash(flash_text!(
+            "<form method=post action=/connect><fieldset><legend>Network</legend>"
+        ));
         // List networks while the end of the page still fits; the weakest go first. Each
         // entry is measured before it is written, so every rendering picks the same ones.
         let budget = MAX_PAGE - FORM_TAIL;
@@ -373,21 +397,27 @@ fn form(
             network_entry(sink, network, checked);
         }
         if scan.is_empty() {
-            sink.text("<p>No networks found yet. Reload this page in a few seconds, or type a name below.</p>");
+            sink.flash(flash_text!("<p>No networks found yet. Reload this page in a few seconds, or type a name below.</p>"));
         } else if hidden > 0 {
             let _ = write!(sink, "<p class=dev>{hidden} weaker networks not shown.</p>");
         }
-        sink.text("<label class=n><input type=radio name=net value=other");
+        sink.flash(flash_text!(
+            "<label class=n><input type=radio name=net value=other"
+        ));
         if kept.choice == Choice::Other {
             sink.text(" checked");
         }
-        sink.text("><span class=s>Other network (hidden)</span></label>");
-        sink.text("<input type=text name=other maxlength=32 autocapitalize=off autocomplete=off placeholder=\"Network name\" aria-label=\"Hidden network name\" value=\"");
+        sink.flash(flash_text!(
+            "><span class=s>Other network (hidden)</span></label>"
+        ));
+        sink.flash(flash_text!("<input type=text name=other maxlength=32 autocapitalize=off autocomplete=off placeholder=\"Network name\" aria-label=\"Hidden network name\" value=\""));
         sink.escaped(&kept.other);
-        sink.text("\"></fieldset><p><label for=pass>Passphrase</label>");
-        sink.text("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>");
-        sink.text("<button type=submit>Connect</button></form>");
-        sink.text("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>");
+        sink.flash(flash_text!(
+            "\"></fieldset><p><label for=pass>Passphrase</label>"
+        ));
+        sink.flash(flash_text!("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>"));
+        sink.flash(flash_text!("<button type=submit>Connect</button></form>"));
+        sink.flash(flash_text!("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>"));
     }
 }
 
@@ -406,31 +436,33 @@ fn status_page(sink: &mut Sink<'_>, config: &PortalConfig, status: &SetupStatus)
             Connecting { ssid } => {
                 sink.text("Connecting to ");
                 sink.escaped(ssid.as_bytes());
-                sink.text("\u{2026}</h1><p>The device is trying the network. This page updates itself every 2 seconds; it takes up to half a minute.");
+                sink.flash(flash_text!("\u{2026}</h1><p>The device is trying the network. This page updates itself every 2 seconds; it takes up to half a minute."));
             }
             Connected { ssid, ip } => {
-                sink.text("Connected</h1><p class=ok role=status>The device joined ");
+                sink.flash(flash_text!(
+                    "Connected</h1><p class=ok role=status>The device joined "
+                ));
                 sink.escaped(ssid.as_bytes());
                 sink.text(" and got the address ");
                 ip_text(sink, *ip);
-                sink.text(".</p><p>It now restarts and starts its work. You can close this page and reconnect your phone to your usual WiFi.");
+                sink.flash(flash_text!(".</p><p>It now restarts and starts its work. You can close this page and reconnect your phone to your usual WiFi."));
             }
             Failed { ssid, failure } => {
-                sink.text("Not connected</h1><p class=err role=alert>");
+                sink.flash(flash_text!("Not connected</h1><p class=err role=alert>"));
                 match failure {
                     Failure::WrongPassphrase => {
                         sink.escaped(ssid.as_bytes());
-                        sink.text(
-                            " refused the passphrase. Check it (capitals count) and try again.",
-                        );
+                        sink.flash(flash_text!(
+                            " refused the passphrase. Check it (capitals count) and try again."
+                        ));
                     }
                     Failure::NotFound => {
                         sink.escaped(ssid.as_bytes());
-                        sink.text(" was not found. Check the name, and that the device is within reach of the router.");
+                        sink.flash(flash_text!(" was not found. Check the name, and that the device is within reach of the router."));
                     }
                     Failure::Timeout => {
                         sink.escaped(ssid.as_bytes());
-                        sink.text(" did not answer in time. Move the device closer to the router and try again.");
+                        sink.flash(flash_text!(" did not answer in time. Move the device closer to the router and try again."));
                     }
                     Failure::Other => {
                         sink.text("The connection to ");
