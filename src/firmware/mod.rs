@@ -157,6 +157,17 @@ pub extern "C" fn user_init() {
         map
     );
 
+    #[cfg(feature = "flashbus-canary")]
+    {
+        unsafe extern "C" {
+            static _ramkey_flash_text_start: u8;
+        }
+        // SAFETY: not safe on a device, on purpose: a byte load from the flash window raises
+        // LoadStoreError there. QEMU lets it through; the feature exists only so that
+        // `cargo xtask test` sees its flash-bus check catch such a load.
+        let byte = unsafe { core::ptr::read_volatile(&raw const _ramkey_flash_text_start) };
+        info!("flashbus canary: read {:#04x} with a byte load", byte);
+    }
     #[cfg(all(feature = "selftest", not(feature = "production")))]
     {
         let _ = crate::selftest::report(&mut LineWriter);

@@ -43,7 +43,7 @@ fn build_plugin() -> Result<PathBuf, String> {
     Ok(plugin)
 }
 
-fn symbol_address(elf: &Path, name: &str) -> Result<u64, String> {
+pub fn symbol_address(elf: &Path, name: &str) -> Result<u64, String> {
     use object::{Object, ObjectSymbol};
     let bytes = std::fs::read(elf).map_err(|e| e.to_string())?;
     let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@
 mod bench;
 mod checks;
 mod firmware;
+mod flashbus;
 mod fuzz;
 mod image;
 mod litfix;

@@ -15,7 +15,7 @@ use ramkey::rtc_record::{
 use ramkey::secret::Passphrase;
 
 use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
-use crate::util;
+use crate::{flashbus, util};
 
 #[path = "scenarios_setup.rs"]
 mod setup;
@@ -114,17 +114,22 @@ fn boot(
     rtc: Option<Vec<u8>>,
     networks: Vec<ScriptedNetwork>,
 ) -> Result<Outcome, String> {
+    // Every boot runs under the flash-bus checker: the chip refuses what QEMU lets through.
+    let bus = dir.join(format!("flashbus-{reset_reason}.txt"));
+    let _ = std::fs::remove_file(&bus);
     let scenario = Scenario {
         reset_reason,
         work_dir: Some(dir.to_path_buf()),
         rtc,
         networks,
+        plugin: Some(flashbus::plugin_arg(elf, &bus)?),
         ..Scenario::default()
     };
     let outcome = qemu::boot(elf, &scenario, Echo::Quiet)?;
     // Kept beside the scenario's flash and RTC files, for whoever debugs a failure.
     let log = dir.join(format!("console-{reset_reason}.txt"));
     let _ = std::fs::write(log, &outcome.console);
+    flashbus::read(&bus)?.check()?;
     if outcome.console.contains("PERSISTENT") {
         return Err(format!(
             "a persistent (flash-writing) setter was called:\n{}",

@@ -15,6 +15,7 @@ use ramkey::rtc_record::{self, NetworkKey};
 use super::{
     EXIT_DEEP_SLEEP, Network, boot, expect, flash_is_clean, prepare, rtc_words, saved_rtc,
 };
+use crate::flashbus;
 use crate::qemu::ScriptedNetwork;
 
 const KIND_TCP: u32 = 1;
@@ -237,6 +238,15 @@ fn phone_setup(elf: &Path) -> Result<(), String> {
         return Err(format!(
             "a passphrase reached the console:\n{}",
             out.console
+        ));
+    }
+    // The page text came from flash (src/flash_text.rs), read in whole words; every boot's
+    // flash-bus report has already been checked for narrower loads.
+    let bus = flashbus::read(&dir.join("flashbus-0.txt"))?;
+    if bus.text_loads32 < 500 {
+        return Err(format!(
+            "the portal read only {} words of its flash text: is the page text still in DRAM?",
+            bus.text_loads32
         ));
     }
     let sent = sent(&dir)?;

@@ -139,6 +139,10 @@ pub fn run_all() -> Result<(), String> {
         literal_fix_still_needed(),
     );
     report.check(
+        "flash bus: a byte load from flash is caught (canary)",
+        flashbus_canary(),
+    );
+    report.check(
         &format!("fuzz: every target {FUZZ_SECONDS} s without a crash"),
         fuzz_smoke(),
     );
@@ -371,6 +375,43 @@ fn flash_size_boot(size: FlashSize) -> Result<(), String> {
 
 /// Builds without the fix: the link must fail with LLVM's misplaced pools or leave
 /// misaligned literals. If neither happens, LLVM was fixed and the workaround can go.
+/// The flash-bus check must see a byte load from flash: the canary build does one at boot.
+fn flashbus_canary() -> Result<(), String> {
+    let options = BuildOptions {
+        features: vec!["flashbus-canary".to_owned()],
+        ..BuildOptions::default()
+    };
+    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
+    let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
+    let dir = util::out_dir().join("flashbus-canary");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
+    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    let result = dir.join("flashbus.txt");
+    let _ = std::fs::remove_file(&result);
+    let scenario = Scenario {
+        reset_reason: 0,
+        work_dir: Some(dir),
+        plugin: Some(crate::flashbus::plugin_arg(elf, &result)?),
+        ..Scenario::default()
+    };
+    let run = qemu::boot(elf, &scenario, Echo::Quiet)?;
+    if !run.console.contains("I flashbus canary: read ") {
+        return Err(format!("the canary did not run:\n{}", run.console));
+    }
+    let bus = crate::flashbus::read(&result)?;
+    let caught =
+        bus.check().is_err() && bus.bad_lines.iter().any(|l| l.ends_with("size=1 store=0"));
+    if !caught {
+        return Err(format!("the byte load from flash went unnoticed: {bus:?}"));
+    }
+    println!(
+        "        caught: {}",
+        bus.bad_lines.first().map_or("", String::as_str)
+    );
+    Ok(())
+}
+
 fn literal_fix_still_needed() -> Result<(), String> {
     let options = BuildOptions {
         features: vec!["selftest".to_owned()],
