@@ -6,6 +6,10 @@
 //! rendering it again for each piece. Rendering is deterministic, so the pieces fit together
 //! as long as the scan list does not change in between (the firmware holds scan results back
 //! while a response is in flight). Nothing is ever written outside the caller's window.
+//!
+//! Constant text of 40 bytes or more (the style sheet, sentences, form errors) is
+//! [`flash_text!`](crate::flash_text!): on the device it stays in flash, not DRAM, and only
+//! the words a window overlaps are read.
 
 use core::fmt::Write;
 
