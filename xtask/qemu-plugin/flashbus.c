@@ -10,47 +10,18 @@
  * Instruction fetches are not memory callbacks, so only data accesses are seen: l32r literal
  * loads (32-bit, fine) and reads of data placed in flash.
  *
- * Arguments (-plugin flashbus.so,out=path[,from=0x...,to=0x...]):
- *   out        file to write: "loads32 N", "bad N", then up to 16 lines
+ * Arguments (-plugin flashbus.so,out=path[,data_from=0x...,data_to=0x...]):
+ *   out        file to write: "loads32 N", "data_loads32 N", "bad N", then up to 16 lines
  *              "bad pc=0x... addr=0x... size=S store=0|1"
- *   from, to   the checked window (default 0x40200000..0x40300000)
  *   data_from, data_to
- *              a sub-range to count 32-bit loads in separately ("data_loads32 N"), so a check
+ *              a sub-range whose 32-bit loads are also counted ("data_loads32 N"), so a check
  *              can tell that the data it expects in flash was really read from there
  */
 #include <inttypes.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef uint64_t qemu_plugin_id_t;
-typedef uint32_t qemu_plugin_meminfo_t;
-struct qemu_plugin_tb;
-struct qemu_plugin_insn;
-typedef struct qemu_info_t qemu_info_t;
-
-enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
-enum qemu_plugin_mem_rw { QEMU_PLUGIN_MEM_R = 1, QEMU_PLUGIN_MEM_W, QEMU_PLUGIN_MEM_RW };
-
-typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
-typedef void (*qemu_plugin_vcpu_mem_cb_t)(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
-                                          uint64_t vaddr, void *userdata);
-typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
-
-void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
-size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
-struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
-uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
-void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_mem_cb_t cb,
-                                      enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw,
-                                      void *userdata);
-unsigned int qemu_plugin_mem_size_shift(qemu_plugin_meminfo_t info);
-bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
-void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
-
-__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+#include "qemu-plugin-api.h"
 
 #define MAX_REPORTED 16
 
@@ -60,7 +31,10 @@ struct bad {
     int store;
 };
 
-static uint64_t window_from = 0x40200000, window_to = 0x40300000;
+/* The flash-mapped window. */
+#define FLASH_FROM 0x40200000u
+#define FLASH_TO 0x40300000u
+
 static uint64_t data_from, data_to;
 static uint64_t loads32, data_loads32, bad_count;
 static struct bad reported[MAX_REPORTED];
@@ -69,7 +43,7 @@ static char out_path[4096];
 static void on_access(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *userdata)
 {
     (void)vcpu;
-    if (vaddr < window_from || vaddr >= window_to) {
+    if (vaddr < FLASH_FROM || vaddr >= FLASH_TO) {
         return;
     }
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
@@ -102,7 +76,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
 {
     (void)id; (void)userdata;
-    FILE *out = out_path[0] ? fopen(out_path, "w") : stderr;
+    FILE *out = results_open(out_path);
     if (!out) {
         return;
     }
@@ -113,9 +87,7 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
         fprintf(out, "bad pc=0x%08" PRIx64 " addr=0x%08" PRIx64 " size=%u store=%d\n", reported[i].pc,
                 reported[i].addr, reported[i].size, reported[i].store);
     }
-    if (out != stderr) {
-        fclose(out);
-    }
+    results_close(out);
 }
 
 __attribute__((visibility("default")))
@@ -125,10 +97,6 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "out=", 4) == 0) {
             snprintf(out_path, sizeof out_path, "%s", argv[i] + 4);
-        } else if (strncmp(argv[i], "from=", 5) == 0) {
-            window_from = strtoull(argv[i] + 5, NULL, 16);
-        } else if (strncmp(argv[i], "to=", 3) == 0) {
-            window_to = strtoull(argv[i] + 3, NULL, 16);
         } else if (strncmp(argv[i], "data_from=", 10) == 0) {
             data_from = strtoull(argv[i] + 10, NULL, 16);
         } else if (strncmp(argv[i], "data_to=", 8) == 0) {

@@ -1,8 +1,7 @@
 /*
  * ramkey's instruction counter: a QEMU TCG plugin (plugin API version 1).
  *
- * Debian's QEMU exports the plugin API but ships neither plugins nor the header, so the
- * handful of functions used here are declared by hand. The plugin counts every executed
+ * The API is declared by hand in qemu-plugin-api.h. The plugin counts every executed
  * guest instruction (an inline add per instruction, so the count is exact and identical from
  * run to run) and, when given the addresses of two marker functions, records the count
  * between each call of `begin` and the next call of `end`.
@@ -13,33 +12,10 @@
  *               then "total: M instructions"
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef uint64_t qemu_plugin_id_t;
-struct qemu_plugin_tb;
-struct qemu_plugin_insn;
-typedef struct qemu_info_t qemu_info_t;
-
-enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
-enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
-
-typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
-typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
-typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
-
-void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
-size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
-struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
-uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
-void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn, enum qemu_plugin_op op,
-                                                void *ptr, uint64_t imm);
-void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_udata_cb_t cb,
-                                            enum qemu_plugin_cb_flags flags, void *userdata);
-void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
-
-__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+#include "qemu-plugin-api.h"
 
 #define MAX_REGIONS 64
 
@@ -88,7 +64,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
 {
     (void)id; (void)userdata;
-    FILE *out = out_path[0] ? fopen(out_path, "w") : stderr;
+    FILE *out = results_open(out_path);
     if (!out) {
         return;
     }
@@ -96,9 +72,7 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
         fprintf(out, "region %d: %" PRIu64 " instructions\n", i, regions[i]);
     }
     fprintf(out, "total: %" PRIu64 " instructions\n", executed);
-    if (out != stderr) {
-        fclose(out);
-    }
+    results_close(out);
 }
 
 __attribute__((visibility("default")))

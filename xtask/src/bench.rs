@@ -5,14 +5,10 @@
 //! Counts are identical from run to run, unlike time. They are instructions, not cycles: on
 //! the chip, flash-cache misses and memory wait states add to them.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use ramkey::rtc_record::{self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, Ssid};
 
-use crate::firmware::{self, BuildOptions, LinkMode, LiteralFix};
 use crate::qemu::{self, Echo, Scenario};
-use crate::util;
+use crate::{checks, firmware, util};
 
 /// Names of the measured regions, in the order the firmware runs them.
 pub const REGIONS: [&str; 4] = [
@@ -28,29 +24,6 @@ pub struct Counts {
     pub regions: Vec<u64>,
     /// Instructions of the whole run.
     pub total: u64,
-}
-
-fn build_plugin() -> Result<PathBuf, String> {
-    let source = util::root().join("xtask/qemu-plugin/icount.c");
-    let plugin = util::out_dir().join("icount.so");
-    std::fs::create_dir_all(util::out_dir()).map_err(|e| e.to_string())?;
-    util::run(
-        Command::new("gcc")
-            .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
-            .arg(&plugin)
-            .arg(&source),
-    )?;
-    Ok(plugin)
-}
-
-pub fn symbol_address(elf: &Path, name: &str) -> Result<u64, String> {
-    use object::{Object, ObjectSymbol};
-    let bytes = std::fs::read(elf).map_err(|e| e.to_string())?;
-    let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
-    file.symbols()
-        .find(|s| s.name() == Ok(name))
-        .map(|s| s.address())
-        .ok_or_else(|| format!("{name} not found in {}", elf.display()))
 }
 
 fn valid_record() -> Result<Vec<u8>, String> {
@@ -74,21 +47,14 @@ fn valid_record() -> Result<Vec<u8>, String> {
 
 /// Builds the bench firmware and measures it once.
 pub fn measure() -> Result<Counts, String> {
-    let plugin = build_plugin()?;
-    let options = BuildOptions {
-        features: vec!["bench".to_owned()],
-        ..BuildOptions::default()
-    };
-    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
-    let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
-    let begin = symbol_address(elf, "ramkey_bench_begin")?;
-    let end = symbol_address(elf, "ramkey_bench_end")?;
+    let plugin = qemu::plugin("icount")?;
+    let elf = &firmware::emulated_elf("bench")?;
+    let begin = checks::symbol_address(elf, "ramkey_bench_begin")?;
+    let end = checks::symbol_address(elf, "ramkey_bench_end")?;
     // Its own directory with an erased 4 MB flash, so no file another run left behind (the
     // stored-config read of the boot decision looks at it) changes what is counted.
     let dir = util::out_dir().join("bench-run");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let flash = vec![0xFFu8; ramkey::flash_layout::FlashSize::FourMiB.bytes() as usize];
-    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    qemu::fresh_work_dir(&dir)?;
     let result = dir.join("icount.txt");
     let _ = std::fs::remove_file(&result);
     let scenario = Scenario {

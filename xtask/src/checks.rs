@@ -243,6 +243,17 @@ pub fn defined_symbols(elf: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The address of the symbol `name` in an ELF.
+pub fn symbol_address(elf: &Path, name: &str) -> Result<u64, String> {
+    use object::ObjectSymbol;
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    file.symbols()
+        .find(|s| s.name() == Ok(name))
+        .map(|s| s.address())
+        .ok_or_else(|| format!("{name} not found in {}", elf.display()))
+}
+
 /// Names of the symbols an object file references but does not define.
 pub fn undefined_symbols(object_file: &Path) -> Result<Vec<String>, String> {
     use object::ObjectSymbol;

@@ -171,6 +171,18 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutput, String> {
     build_with(options, &LinkMode::from_env()?, LiteralFix::Apply)
 }
 
+/// Builds the emulated-SDK firmware with one extra cargo feature (`selftest`, `bench`, a
+/// canary); returns its ELF.
+pub fn emulated_elf(feature: &str) -> Result<PathBuf, String> {
+    let options = BuildOptions {
+        features: vec![feature.to_owned()],
+        ..BuildOptions::default()
+    };
+    build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?
+        .emu_elf
+        .ok_or_else(|| "not an emulated build".to_owned())
+}
+
 /// Builds one variant in one mode. Outputs of the default variant go straight into
 /// `target/ramkey/`; other variants into `target/ramkey/<variant>/`.
 pub fn build_with(

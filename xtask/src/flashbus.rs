@@ -6,11 +6,9 @@
 //! firmware that reads its flash text (`src/flash_text.rs`) the wrong way would pass every
 //! emulated test and crash on the first page it serves.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
-use crate::util;
+use crate::{checks, qemu};
 
 /// What the plugin saw in one run.
 #[derive(Debug)]
@@ -37,29 +35,11 @@ impl Report {
     }
 }
 
-fn build_plugin() -> Result<PathBuf, String> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let source = util::root().join("xtask/qemu-plugin/flashbus.c");
-            let plugin = util::out_dir().join("flashbus.so");
-            std::fs::create_dir_all(util::out_dir()).map_err(|e| e.to_string())?;
-            util::run(
-                Command::new("gcc")
-                    .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
-                    .arg(&plugin)
-                    .arg(&source),
-            )?;
-            Ok(plugin)
-        })
-        .clone()
-}
-
 /// The `-plugin` argument that writes the report for a run of `elf` to `out`.
 pub fn plugin_arg(elf: &Path, out: &Path) -> Result<String, String> {
-    let plugin = build_plugin()?;
-    let start = crate::bench::symbol_address(elf, "_ramkey_flash_text_start")?;
-    let end = crate::bench::symbol_address(elf, "_ramkey_flash_text_end")?;
+    let plugin = qemu::plugin("flashbus")?;
+    let start = checks::symbol_address(elf, "_ramkey_flash_text_start")?;
+    let end = checks::symbol_address(elf, "_ramkey_flash_text_end")?;
     Ok(format!(
         "{},data_from={start:#x},data_to={end:#x},out={}",
         plugin.display(),

@@ -6,8 +6,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use ramkey::flash_layout::FlashSize;
 
 use crate::util;
 
@@ -152,6 +155,36 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// Compiles the TCG plugin `xtask/qemu-plugin/<name>.c` with the host's gcc (once per run
+/// of xtask); returns the shared object.
+pub fn plugin(name: &str) -> Result<PathBuf, String> {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().map_err(|e| e.to_string())?;
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return Ok(path.clone());
+    }
+    let source = util::root().join(format!("xtask/qemu-plugin/{name}.c"));
+    let object = util::out_dir().join(format!("{name}.so"));
+    std::fs::create_dir_all(util::out_dir()).map_err(|e| e.to_string())?;
+    util::run(
+        Command::new("gcc")
+            .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+            .arg(&object)
+            .arg(&source),
+    )?;
+    built.push((name.to_owned(), object.clone()));
+    Ok(object)
+}
+
+/// A fresh QEMU working directory `dir` holding an erased 4 MB `flash.bin`, so that nothing
+/// an earlier run left there changes what a boot sees.
+pub fn fresh_work_dir(dir: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
+    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())
 }
 
 /// Boots `elf` once.

@@ -100,10 +100,7 @@ fn rtc_words(bytes: &[u8]) -> RamRtc {
 /// A scenario's working directory with an erased 4 MB `flash.bin`.
 fn prepare(name: &str) -> Result<PathBuf, String> {
     let dir = util::out_dir().join("scenarios").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
-    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    qemu::fresh_work_dir(&dir)?;
     Ok(dir)
 }
 

@@ -323,12 +323,7 @@ fn boot_lines(out: &firmware::BuildOutput, reason: u32, name: &str) -> Result<()
 }
 
 fn selftest() -> Result<(), String> {
-    let options = BuildOptions {
-        features: vec!["selftest".to_owned()],
-        ..BuildOptions::default()
-    };
-    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
-    let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
+    let elf = &firmware::emulated_elf("selftest")?;
     let run = qemu::boot(elf, &Scenario::default(), Echo::Quiet)?;
     let mut expected = String::new();
     ramkey::selftest::report(&mut expected).map_err(|e| e.to_string())?;
@@ -373,22 +368,12 @@ fn flash_size_boot(size: FlashSize) -> Result<(), String> {
     )
 }
 
-/// Builds without the fix: the link must fail with LLVM's misplaced pools or leave
-/// misaligned literals. If neither happens, LLVM was fixed and the workaround can go.
 /// The flash-bus check must see a byte load from flash: the canary build does one at boot.
 fn flashbus_canary() -> Result<(), String> {
-    let options = BuildOptions {
-        features: vec!["flashbus-canary".to_owned()],
-        ..BuildOptions::default()
-    };
-    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
-    let elf = out.emu_elf.as_ref().ok_or("not an emulated build")?;
+    let elf = &firmware::emulated_elf("flashbus-canary")?;
     let dir = util::out_dir().join("flashbus-canary");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let flash = vec![0xFFu8; FlashSize::FourMiB.bytes() as usize];
-    std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())?;
+    qemu::fresh_work_dir(&dir)?;
     let result = dir.join("flashbus.txt");
-    let _ = std::fs::remove_file(&result);
     let scenario = Scenario {
         reset_reason: 0,
         work_dir: Some(dir),
@@ -412,6 +397,8 @@ fn flashbus_canary() -> Result<(), String> {
     Ok(())
 }
 
+/// Builds without the fix: the link must fail with LLVM's misplaced pools or leave
+/// misaligned literals. If neither happens, LLVM was fixed and the workaround can go.
 fn literal_fix_still_needed() -> Result<(), String> {
     let options = BuildOptions {
         features: vec!["selftest".to_owned()],
