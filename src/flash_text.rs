@@ -74,8 +74,9 @@ impl FlashText {
         at - start
     }
 
-    /// Whether the text is byte for byte `other` (for tests and checks).
-    pub fn equals(&self, other: &[u8]) -> bool {
+    /// Whether the text is byte for byte `other`.
+    #[cfg(test)]
+    fn equals(&self, other: &[u8]) -> bool {
         if other.len() != self.len {
             return false;
         }
