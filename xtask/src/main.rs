@@ -4,6 +4,7 @@
 //! installs what it needs first (see [`setup`]), so they work on a fresh machine.
 
 mod bench;
+mod budget;
 mod checks;
 mod firmware;
 mod flashbus;
@@ -63,11 +64,12 @@ fn main() -> ExitCode {
             firmware::build(&opts).map(|out| out.print_summary())
         }),
         Some("run") => parse_build(&args[1..]).and_then(|(opts, rest)| run(&opts, &rest)),
-        Some("test") => test::run_all(),
+        Some("test") => test::run_all(args.get(1).map_or("", String::as_str)),
         Some("size") => parse_build(&args[1..]).and_then(|(opts, _)| {
             setup::ensure_build_tools()?;
             let out = firmware::build(&opts)?;
-            checks::size_report(&out).map(|_| ())
+            let report = checks::size_report(&out)?;
+            budget::check(&out, &report)
         }),
         Some("scenarios") => scenarios::command(&args[1..]),
         Some("provision-key") => provision::command(&args[1..]),

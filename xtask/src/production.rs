@@ -15,32 +15,141 @@ pub const CONSOLE_FUNCTIONS: [&str; 7] = [
     "uart_init",
 ];
 
-/// Fragments of the firmware's own log lines: each is in the development image, none may be
-/// in the production image.
-pub const LOG_FRAGMENTS: [&str; 5] = [
-    "reset reason: ",
-    "partition table for ",
-    "panic at ",
-    "sdk: ",
-    "flash: ",
-];
+/// The log format strings of the firmware's sources: the first string literal after every
+/// `info!(`, `warn!(` and `error!(` in `src/` (the one logging module's macros).
+pub fn log_format_strings(root: &std::path::Path) -> Result<Vec<String>, String> {
+    format_strings_under(&root.join("src"), &["info!(", "warn!(", "error!("])
+}
 
-/// The development image has the log strings; the production image has none of them, no
-/// string the development image lacks, and the production build-info marker.
+/// The format strings of `macros` in every `.rs` file under `dir`.
+fn format_strings_under(dir: &std::path::Path, macros: &[&str]) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                found.extend(format_strings_in(&text, macros));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The pure part of [`log_format_strings`]: format strings of the log macros in one file.
+pub fn format_strings_in(source: &str, macros: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for macro_name in macros {
+        let mut rest = source;
+        while let Some(at) = rest.find(macro_name) {
+            let preceded_by_ident = rest[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            rest = &rest[at + macro_name.len()..];
+            if preceded_by_ident {
+                continue;
+            }
+            let trimmed = rest.trim_start();
+            let Some(body) = trimmed.strip_prefix('"') else {
+                continue;
+            };
+            let mut literal = String::new();
+            let mut chars = body.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => literal.push('\n'),
+                        Some(other) => literal.push(other),
+                        None => break,
+                    },
+                    c => literal.push(c),
+                }
+            }
+            out.push(literal);
+        }
+    }
+    out
+}
+
+/// The literal pieces of a format string (what `core::fmt` stores in the image): the text
+/// between `{...}` placeholders, with `{{` and `}}` unescaped.
+pub fn literal_pieces(format: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '}' if chars.peek() == Some(&c) => {
+                chars.next();
+                current.push(c);
+            }
+            '{' => {
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                }
+                pieces.push(std::mem::take(&mut current));
+            }
+            c => current.push(c),
+        }
+    }
+    pieces.push(current);
+    pieces.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// Pieces shorter than this are too common to attribute to a log line (`": "`, `" s"`).
+const MIN_PIECE: usize = 8;
+
+/// Every log format string's literal text that the development image holds is absent from
+/// the production image, and the production image carries its build-info marker.
 pub fn strings(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), String> {
     let dev_strings = checks::image_strings(&dev.elf, 4)?;
     let prod_strings = checks::image_strings(&prod.elf, 4)?;
-    for fragment in LOG_FRAGMENTS {
-        if !dev_strings.iter().any(|s| s.contains(fragment)) {
-            return Err(format!(
-                "the development image lacks {fragment:?}: this check would prove nothing"
-            ));
-        }
-        if let Some(hit) = prod_strings.iter().find(|s| s.contains(fragment)) {
-            return Err(format!(
-                "the production image contains the log string {hit:?}"
-            ));
-        }
+    let root = crate::util::root();
+    let formats = log_format_strings(&root)?;
+    // Both images carry the emulated SDK, whose own lines (`say!`) may share text with a
+    // firmware line: such pieces say nothing about the firmware.
+    let emulator = format_strings_under(&root.join("emu/src"), &["say!("])?;
+    let mut pieces: Vec<String> = formats
+        .iter()
+        .flat_map(|f| literal_pieces(f))
+        .map(|p| p.trim_end_matches('\n').to_owned())
+        .filter(|p| p.len() >= MIN_PIECE)
+        .filter(|p| !emulator.iter().any(|e| e.contains(p.as_str())))
+        .collect();
+    pieces.sort();
+    pieces.dedup();
+    let in_dev: Vec<&String> = pieces
+        .iter()
+        .filter(|p| dev_strings.iter().any(|s| s.contains(p.as_str())))
+        .collect();
+    // Pieces of lines compiled only into other variants (bench, canaries) are not in the
+    // development image; most must be, or the extraction is not reading the log lines.
+    if in_dev.len() * 4 < pieces.len() * 3 {
+        return Err(format!(
+            "only {} of {} log text pieces found in the development image: the check would prove little",
+            in_dev.len(),
+            pieces.len()
+        ));
+    }
+    let leaked: Vec<&&String> = in_dev
+        .iter()
+        .filter(|p| prod_strings.iter().any(|s| s.contains(p.as_str())))
+        .collect();
+    if !leaked.is_empty() {
+        return Err(format!(
+            "the production image contains log text: {leaked:?}"
+        ));
     }
     if !prod_strings
         .iter()
@@ -59,9 +168,10 @@ pub fn strings(dev: &BuildOutput, prod: &BuildOutput) -> Result<(), String> {
         ));
     }
     println!(
-        "        {} strings in the development image, {} in production, no log strings",
-        dev_strings.len(),
-        prod_strings.len()
+        "        {} log format strings; {} of their {} text pieces are in the development image, none in production",
+        formats.len(),
+        in_dev.len(),
+        pieces.len()
     );
     Ok(())
 }
@@ -176,4 +286,20 @@ fn pin_report(console: &str) -> &str {
         .lines()
         .find(|l| l.starts_with("emu: io_mux"))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_strings_are_found_across_lines_and_pieces_split() {
+        let source = "info!(\"a {} b\", x);\n    error!(\n        \"long {:?} line \\\"q\\\"\",\n y);\nmy_info!(\"no\");";
+        let found = format_strings_in(source, &["info!(", "error!("]);
+        assert_eq!(
+            found,
+            vec!["a {} b".to_owned(), "long {:?} line \"q\"".to_owned()]
+        );
+        assert_eq!(literal_pieces("x {} y {{z}} {:?}"), vec!["x ", " y {z} "]);
+    }
 }

@@ -111,16 +111,26 @@ fn boot(
     rtc: Option<Vec<u8>>,
     networks: Vec<ScriptedNetwork>,
 ) -> Result<Outcome, String> {
+    let scenario = Scenario {
+        reset_reason,
+        rtc,
+        networks,
+        ..Scenario::default()
+    };
+    boot_with(elf, dir, scenario)
+}
+
+/// Boots one scenario in `dir` with every per-boot check: the flash-bus checker, and no call
+/// of a persistent setter.
+fn boot_with(elf: &Path, dir: &Path, scenario: Scenario) -> Result<Outcome, String> {
+    let reset_reason = scenario.reset_reason;
     // Every boot runs under the flash-bus checker: the chip refuses what QEMU lets through.
     let bus = dir.join(format!("flashbus-{reset_reason}.txt"));
     let _ = std::fs::remove_file(&bus);
     let scenario = Scenario {
-        reset_reason,
         work_dir: Some(dir.to_path_buf()),
-        rtc,
-        networks,
         plugin: Some(flashbus::plugin_arg(elf, &bus)?),
-        ..Scenario::default()
+        ..scenario
     };
     let outcome = qemu::boot(elf, &scenario, Echo::Quiet)?;
     // Kept beside the scenario's flash and RTC files, for whoever debugs a failure.
@@ -470,12 +480,11 @@ fn scrub_fails(elf: &Path) -> Result<(), String> {
     for boot_number in 1..=ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2 {
         let scenario = Scenario {
             reset_reason: reason,
-            work_dir: Some(dir.clone()),
             rtc: rtc.clone(),
             erase_fails: true,
             ..Scenario::default()
         };
-        let out = qemu::boot(elf, &scenario, Echo::Quiet)?;
+        let out = boot_with(elf, &dir, scenario)?;
         match out.status {
             EXIT_RESTART => {
                 reason = 4;

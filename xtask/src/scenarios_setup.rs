@@ -270,9 +270,14 @@ fn phone_setup(elf: &Path) -> Result<(), String> {
         "200",
         &["Garden", "Cafe Guest", AP_NAME, "<form"],
     )?;
-    check_response(http.next(), "bad Host header", "", &[])?;
+    check_response(http.next(), "bad Host header", "400", &[])?;
     check_response(http.next(), "3000-byte request line", "431", &[])?;
-    check_response(http.next(), "short passphrase", "200", &["Garden", "8"])?;
+    check_response(
+        http.next(),
+        "short passphrase",
+        "200",
+        &["Garden", "The passphrase is too short"],
+    )?;
     check_response(
         http.next(),
         "wrong passphrase submitted",

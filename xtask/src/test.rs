@@ -12,14 +12,21 @@ use crate::qemu::{self, Echo, Scenario};
 use crate::{checks, setup, util};
 
 struct Report {
+    filter: String,
+    filtered: usize,
     passed: Vec<String>,
     failed: Vec<(String, String)>,
     skipped: Vec<(String, String)>,
 }
 
 impl Report {
-    fn check(&mut self, name: &str, result: Result<(), String>) {
-        match result {
+    /// Runs one named check unless the filter (`cargo xtask test FILTER`) leaves it out.
+    fn check(&mut self, name: &str, run: impl FnOnce() -> Result<(), String>) {
+        if !name.contains(self.filter.as_str()) {
+            self.filtered += 1;
+            return;
+        }
+        match run() {
             Ok(()) => {
                 println!("ok      {name}");
                 self.passed.push(name.to_owned());
@@ -32,6 +39,10 @@ impl Report {
     }
 
     fn skip(&mut self, name: &str, why: &str) {
+        if !name.contains(self.filter.as_str()) {
+            self.filtered += 1;
+            return;
+        }
         println!("SKIPPED {name}: {why} (not counted as passed)");
         self.skipped.push((name.to_owned(), why.to_owned()));
     }
@@ -45,19 +56,20 @@ fn indent(text: &str) -> String {
 }
 
 /// Runs every test; fails if any check failed.
-pub fn run_all() -> Result<(), String> {
+pub fn run_all(filter: &str) -> Result<(), String> {
     let esptool = setup::ensure_all()?;
     let mut report = Report {
+        filter: filter.to_owned(),
+        filtered: 0,
         passed: Vec::new(),
         failed: Vec::new(),
         skipped: Vec::new(),
     };
 
-    report.check("host: cargo test (workspace)", host_tests(&esptool));
-    report.check(
-        "ld/memory-*.ld agree with flash_layout",
-        memory_scripts_match_layout(),
-    );
+    report.check("host: cargo test (workspace)", || host_tests(&esptool));
+    report.check("ld/memory-*.ld agree with flash_layout", || {
+        memory_scripts_match_layout()
+    });
 
     let default = BuildOptions::default();
     let production = BuildOptions {
@@ -68,114 +80,112 @@ pub fn run_all() -> Result<(), String> {
     let prod_build = firmware::build_with(&production, &LinkMode::Emulated, LiteralFix::Apply);
     match (&dev_build, &prod_build) {
         (Ok(dev), Ok(prod)) => {
-            report.check("production build links (emulated SDK)", Ok(()));
+            report.check("production build links (emulated SDK)", || Ok(()));
             report.check(
                 "production: no log strings, build-info marker present",
-                crate::production::strings(dev, prod),
+                || crate::production::strings(dev, prod),
             );
-            report.check(
-                "production: no console/UART function reachable",
-                crate::production::no_console_calls(prod),
-            );
+            report.check("production: no console/UART function reachable", || {
+                crate::production::no_console_calls(prod)
+            });
             report.check(
                 "production: two QEMU lifecycles print nothing, console pins released",
-                crate::production::console_output(dev, prod),
+                || crate::production::console_output(dev, prod),
             );
             report.check(
-                "production size report is written",
-                checks::size_report(prod).map(|_| ()),
+                "size: ramkey's share within its budgets (production)",
+                || checks::size_report(prod).and_then(|r| crate::budget::check(prod, &r)),
             );
         }
-        (_, Err(e)) => report.check("production build links (emulated SDK)", Err(e.clone())),
-        (Err(_), _) => report.check(
-            "production build links (emulated SDK)",
-            Err("the development build failed".to_owned()),
-        ),
+        (_, Err(e)) => report.check("production build links (emulated SDK)", || Err(e.clone())),
+        (Err(_), _) => report.check("production build links (emulated SDK)", || {
+            Err("the development build failed".to_owned())
+        }),
     }
     match dev_build {
-        Err(e) => report.check("emulated build links", Err(e)),
+        Err(e) => report.check("emulated build links", || Err(e)),
         Ok(out) => {
-            report.check("emulated build links", Ok(()));
+            report.check("emulated build links", || Ok(()));
+            report.check("emulated ELF: every l32r literal is 4-byte aligned", || {
+                literals_aligned(&out.elf)
+            });
+            report.check("emulated ELF: no reference to a persistent setter", || {
+                no_persistent_references(&out.elf)
+            });
+            report.check("emulated ELF: v1 images pass esptool image-info", || {
+                images_valid(&out.elf, &esptool, default.flash_size)
+            });
+            report.check("QEMU: power-on boot prints the boot lines", || {
+                boot_lines(&out, 0, "power-on")
+            });
+            report.check("QEMU: deep-sleep wake is reported as such", || {
+                boot_lines(&out, 5, "deep-sleep wake")
+            });
             report.check(
-                "emulated ELF: every l32r literal is 4-byte aligned",
-                literals_aligned(&out.elf),
+                "size: ramkey's share within its budgets (development)",
+                || checks::size_report(&out).and_then(|r| crate::budget::check(&out, &r)),
             );
-            report.check(
-                "emulated ELF: no reference to a persistent setter",
-                no_persistent_references(&out.elf),
-            );
-            report.check(
-                "emulated ELF: v1 images pass esptool image-info",
-                images_valid(&out.elf, &esptool, default.flash_size),
-            );
-            report.check(
-                "QEMU: power-on boot prints the boot lines",
-                boot_lines(&out, 0, "power-on"),
-            );
-            report.check(
-                "QEMU: deep-sleep wake is reported as such",
-                boot_lines(&out, 5, "deep-sleep wake"),
-            );
-            report.check(
-                "size report is written",
-                checks::size_report(&out).map(|_| ()),
-            );
-            if let Some(elf) = &out.emu_elf {
-                for (name, scenario) in crate::scenarios::all() {
-                    report.check(&format!("scenario: {name}"), scenario(elf));
+            match &out.emu_elf {
+                Some(elf) => {
+                    for (name, scenario) in crate::scenarios::all() {
+                        report.check(&format!("scenario: {name}"), || scenario(elf));
+                    }
                 }
+                None => report.check("scenarios", || {
+                    Err("the emulated build produced no QEMU ELF: no scenario could run".to_owned())
+                }),
             }
         }
     }
-    report.check("QEMU: lx106 self-test output equals the host's", selftest());
+    report.check("QEMU: lx106 self-test output equals the host's", || {
+        selftest()
+    });
     for size in [FlashSize::OneMiB, FlashSize::TwoMiB] {
         report.check(
             &format!("QEMU: {} build registers its partition table", size.name()),
-            flash_size_boot(size),
+            || flash_size_boot(size),
         );
     }
     report.check(
         "literal-pool bug still present without the fix (canary)",
-        literal_fix_still_needed(),
+        literal_fix_still_needed,
     );
     report.check(
         "flash bus: a byte load from flash is caught (canary)",
-        flashbus_canary(),
+        flashbus_canary,
     );
     report.check(
         &format!("fuzz: every target {FUZZ_SECONDS} s without a crash"),
-        fuzz_smoke(),
+        fuzz_smoke,
     );
     report.check(
         "bench: instruction counts are exact (two runs agree)",
-        bench_repeats(),
+        bench_repeats,
     );
     report.check(
         "--wrap: a call to a persistent setter is redirected, and caught without it",
-        wrap_probe(),
+        wrap_probe,
     );
     report.check(
         "browser: setup flow in headless Chromium at 360 px, without JavaScript",
-        browser_flow(),
+        browser_flow,
     );
     report.check(
         "label: the SVG as Chromium renders it carries a QR code with the WiFi payload",
-        crate::provision::check_rendered_label(),
+        crate::provision::check_rendered_label,
     );
 
     match LinkMode::from_env() {
         Ok(LinkMode::Sdk(sdk)) => {
-            report.check(
-                "SDK build links and makes valid images",
-                sdk_build(&sdk, &esptool, &default),
-            );
-            report.check(
-                "SDK production build links and makes valid images",
-                sdk_build(&sdk, &esptool, &production),
-            );
+            report.check("SDK build links and makes valid images", || {
+                sdk_build(&sdk, &esptool, &default)
+            });
+            report.check("SDK production build links and makes valid images", || {
+                sdk_build(&sdk, &esptool, &production)
+            });
             report.check(
                 "SDK production: ramkey's object calls no console/UART function",
-                sdk_production_console(&sdk),
+                || sdk_production_console(&sdk),
             );
         }
         Ok(LinkMode::Emulated) => {
@@ -187,7 +197,7 @@ pub fn run_all() -> Result<(), String> {
                 report.skip(name, "ESP8266_NONOS_SDK is not set");
             }
         }
-        Err(e) => report.check("SDK build links and makes valid images", Err(e)),
+        Err(e) => report.check("SDK build links and makes valid images", || Err(e)),
     }
 
     println!();
@@ -203,6 +213,16 @@ pub fn run_all() -> Result<(), String> {
         report.failed.len(),
         report.skipped.len()
     );
+    if report.filtered > 0 {
+        // A filtered run is for development only: it is never what CI runs.
+        println!(
+            "xtask: {} checks left out by the filter {:?}: this is not a full test run",
+            report.filtered, report.filter
+        );
+    }
+    if report.passed.is_empty() && report.failed.is_empty() {
+        return Err(format!("no check matched the filter {:?}", report.filter));
+    }
     if report.failed.is_empty() {
         Ok(())
     } else {
@@ -450,6 +470,8 @@ fn sdk_build(
     )?;
     literals_aligned(&out.elf)?;
     no_persistent_references(&out.elf)?;
+    let report = checks::size_report(&out)?;
+    crate::budget::check(&out, &report)?;
     let (image0, _) = out.images.as_ref().ok_or("no images written")?;
     let info = crate::image::esptool_image_info(esptool, image0)?;
     crate::image::check_image_info(&info)
@@ -466,7 +488,8 @@ fn sdk_production_console(sdk: &std::path::Path) -> Result<(), String> {
         LiteralFix::Apply,
     )?;
     crate::production::no_console_calls(&out)?;
-    checks::size_report(&out).map(|_| ())
+    let report = checks::size_report(&out)?;
+    crate::budget::check(&out, &report)
 }
 
 /// No relocation in the image targets an unwrapped persistent setter.
