@@ -19,6 +19,7 @@ pub mod log;
 
 pub mod boot;
 pub mod dns;
+pub mod firewall;
 pub mod flash_layout;
 pub mod flash_text;
 pub mod identity;

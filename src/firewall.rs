@@ -1,0 +1,488 @@
+//! Flash firewall: every flash write the SDK makes is cleaned of credentials before it lands.
+//!
+//! The NONOS SDK saves its parameter block (`docs/sdk-model.md`, M1-M9) by itself: at boot
+//! when the block is blank, and while connecting when its `PmkCurrent` flag is still set. The
+//! firmware's link routes the SDK's `spi_flash_write`, `spi_flash_erase_sector` and
+//! `spi_flash_read` through this module (`--wrap`), which:
+//!
+//! - writes a cleaned copy, never touching the SDK's buffer: in the two data sectors of the
+//!   parameter area every credential field is blanked whatever it holds (station SSID,
+//!   password, PMK, WEP key and BSSID; the SoftAP password and PMK; the five AP-cache slots),
+//!   the stored opmode becomes "none" and auto-connect "off", so that nothing stored can start
+//!   a radio before ramkey decides; in every write anywhere, each occurrence of a secret the
+//!   caller names (the PSK raw and as hex, a passphrase in flight) is wiped;
+//! - keeps the block's checksum valid: the flag record the SDK writes after a data sector
+//!   carries the checksum of the cleaned block, not of the SDK's buffer (M4);
+//! - answers the SDK's read-back of a cleaned write with what the SDK asked to write, because
+//!   `wifi_param_save_protect_with_check` erases and rewrites forever while the read-back
+//!   differs (M6); flash itself keeps the cleaned bytes;
+//! - refuses (an error the SDK gives up on, M6) what it cannot clean safely: an unaligned
+//!   write into the area, or more secret occurrences than it can track;
+//! - counts what it did.
+//!
+//! It is a sans-IO core: bytes in, cleaned chunks out through a closure, no SDK types. It
+//! must never keep a copy of a secret beyond the chunk on the stack, and never write a byte
+//! of the area that a rule or a secret says must be blank.
+
+#![forbid(unsafe_code)]
+
+use crate::flash_layout::SECTOR_SIZE;
+
+/// Size of the SDK's parameter block (M1).
+pub const BLOCK_LEN: u32 = 0x4A4;
+/// The flag record's size and magics (M3).
+pub const FLAG_LEN: u32 = 32;
+/// First magic of the flag record, at +4.
+pub const FLAG_MAGIC_1: u32 = 0x55AA_55AA;
+/// Second magic of the flag record, at +28.
+pub const FLAG_MAGIC_2: u32 = 0xAA55_AA55;
+/// Bytes of the block the SDK's checksum covers (M4).
+pub const CHECKSUM_LEN: usize = 32;
+/// Bytes written to flash per call: one stack chunk.
+const CHUNK: usize = 64;
+/// Most secret occurrences one write may contain before it is refused.
+const MAX_OCCURRENCES: usize = 8;
+/// Shortest secret the firewall looks for (WiFi passphrases have at least 8 characters).
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// The SDK's checksum: XOR of the bytes, starting from 0xEF (M4).
+pub fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0xEF, |acc, b| acc ^ b)
+}
+
+/// What a rule writes over a field of the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// Every byte becomes this value.
+    Byte(u8),
+    /// A little-endian `u32` (a length field).
+    Word(u32),
+}
+
+/// One field of the block and the value the firewall stores there.
+#[derive(Clone, Copy, Debug)]
+struct Rule {
+    offset: u16,
+    len: u16,
+    fill: Fill,
+    /// A credential (counted as such) rather than a safe default.
+    secret: bool,
+}
+
+const fn rule(offset: u16, len: u16, fill: Fill, secret: bool) -> Rule {
+    Rule {
+        offset,
+        len,
+        fill,
+        secret,
+    }
+}
+
+/// AP-cache slots in the block (M1).
+pub const SLOTS: u16 = 5;
+
+/// The block's fields and what the firewall stores in them (offsets from M1's table).
+const RULES: [Rule; 15 + 6 * SLOTS as usize] = {
+    let fixed = [
+        // Opmode "none" and auto-connect off: nothing stored starts a radio (M11, M12).
+        rule(0x008, 1, Fill::Byte(0), false),
+        rule(0x340, 1, Fill::Byte(0), false),
+        // Station: ssid_len, SSID, "derive the PMK again", password and its NUL, PMK, WEP key,
+        // bssid_set, BSSID.
+        rule(0x00C, 4, Fill::Word(0), true),
+        rule(0x010, 32, Fill::Byte(0), true),
+        rule(0x036, 1, Fill::Byte(1), false),
+        rule(0x037, 64, Fill::Byte(0), true),
+        rule(0x077, 1, Fill::Byte(0), false),
+        rule(0x078, 32, Fill::Byte(0xFF), true),
+        rule(0x099, 16, Fill::Byte(0), true),
+        rule(0x0A9, 1, Fill::Byte(0), false),
+        rule(0x0AA, 6, Fill::Byte(0), true),
+        // SoftAP: password and its NUL, PMK.
+        rule(0x0D4, 64, Fill::Byte(0), true),
+        rule(0x114, 1, Fill::Byte(0), false),
+        rule(0x115, 32, Fill::Byte(0xFF), true),
+        // The AP-cache size stays; the slots below are marked free (SSID byte 0xFF).
+        rule(0x13D, 1, Fill::Byte(0), false),
+    ];
+    let mut all = [rule(0, 0, Fill::Byte(0), false); 15 + 6 * SLOTS as usize];
+    let mut i = 0;
+    while i < fixed.len() {
+        all[i] = fixed[i];
+        i += 1;
+    }
+    let mut slot = 0;
+    while slot < SLOTS {
+        let at = fixed.len() + 6 * slot as usize;
+        all[at] = rule(0x140 + 100 * slot, 4, Fill::Word(u32::MAX), true);
+        all[at + 1] = rule(0x144 + 100 * slot, 32, Fill::Byte(0xFF), true);
+        all[at + 2] = rule(0x164 + 100 * slot, 64, Fill::Byte(0xFF), true);
+        all[at + 3] = rule(0x348 + 7 * slot, 1, Fill::Byte(0), false);
+        all[at + 4] = rule(0x349 + 7 * slot, 6, Fill::Byte(0), true);
+        all[at + 5] = rule(0x3E4 + 32 * slot, 32, Fill::Byte(0xFF), true);
+        slot += 1;
+    }
+    all
+};
+
+impl Rule {
+    /// The byte this rule stores at block offset `at` (inside the rule).
+    fn byte_at(&self, at: u32) -> u8 {
+        match self.fill {
+            Fill::Byte(b) => b,
+            Fill::Word(w) => w.to_le_bytes()[((at - u32::from(self.offset)) % 4) as usize],
+        }
+    }
+
+    fn range(&self) -> core::ops::Range<u32> {
+        u32::from(self.offset)..u32::from(self.offset) + u32::from(self.len)
+    }
+}
+
+/// What the firewall did, since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Writes that reached flash with at least one byte changed.
+    pub writes_cleaned: u32,
+    /// Credential fields that held something other than their blank value.
+    pub fields_blanked: u32,
+    /// Occurrences of a named secret wiped.
+    pub secrets_wiped: u32,
+    /// Flag records whose checksum was set to the cleaned block's.
+    pub checksums_fixed: u32,
+    /// Read-backs answered with the bytes the SDK asked to write.
+    pub read_backs_answered: u32,
+    /// Writes refused.
+    pub refused: u32,
+    /// Sectors of the parameter area erased.
+    pub erases: u32,
+}
+
+/// Why a write was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Address or length not a multiple of 4 where the area is concerned.
+    Unaligned,
+    /// More occurrences of secrets than one write may carry.
+    TooManySecrets,
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::Unaligned => "unaligned write into the parameter area",
+            Refusal::TooManySecrets => "too many secret occurrences in one write",
+        })
+    }
+}
+
+impl core::error::Error for Refusal {}
+
+/// The outcome of one write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Written as the caller gave it.
+    Unchanged,
+    /// Written with changes (the caller's read-back will be answered from its buffer).
+    Cleaned {
+        /// Credential fields blanked.
+        fields: u32,
+        /// Secret occurrences wiped.
+        secrets: u32,
+        /// Whether a flag record's checksum was corrected.
+        checksum_fixed: bool,
+    },
+    /// Nothing was written; the caller must report an error to the SDK.
+    Refused(Refusal),
+}
+
+/// Which part of flash a byte belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Data sector 0 or 1 of the parameter area, at this block offset.
+    Block { sector: usize, offset: u32 },
+    /// Any other byte of the parameter area sectors (flag sector, tail of a data sector).
+    Area,
+    /// Outside the area.
+    Elsewhere,
+}
+
+/// The firewall's state between calls.
+#[derive(Debug)]
+pub struct Firewall {
+    /// Flash offset of the parameter area (two data sectors, then the flag sector).
+    area: u32,
+    /// The last write that reached flash changed: (address, length). The SDK reads it back
+    /// next (M6).
+    pending: Option<(u32, u32)>,
+    /// Checksum of the first 32 bytes of the cleaned block last written to each data sector.
+    block_checksum: [Option<u8>; 2],
+    counters: Counters,
+}
+
+impl Firewall {
+    /// A firewall for the parameter area starting at flash offset `area` (sector aligned).
+    pub const fn new(area: u32) -> Firewall {
+        Firewall {
+            area,
+            pending: None,
+            block_checksum: [None, None],
+            counters: Counters {
+                writes_cleaned: 0,
+                fields_blanked: 0,
+                secrets_wiped: 0,
+                checksums_fixed: 0,
+                read_backs_answered: 0,
+                refused: 0,
+                erases: 0,
+            },
+        }
+    }
+
+    /// What it has done so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn place(&self, address: u32) -> Place {
+        let Some(relative) = address.checked_sub(self.area) else {
+            return Place::Elsewhere;
+        };
+        if relative >= 3 * SECTOR_SIZE {
+            return Place::Elsewhere;
+        }
+        let sector = (relative / SECTOR_SIZE) as usize;
+        let offset = relative % SECTOR_SIZE;
+        if sector < 2 && offset < BLOCK_LEN {
+            Place::Block { sector, offset }
+        } else {
+            Place::Area
+        }
+    }
+
+    fn touches_area(&self, address: u32, len: u32) -> bool {
+        let end = address.saturating_add(len);
+        address < self.area + 3 * SECTOR_SIZE && end > self.area
+    }
+
+    /// An erase of `sector` is about to happen (always allowed: erasing cannot store a
+    /// secret). Forgets a pending read-back.
+    pub fn erase(&mut self, sector: u16) {
+        self.pending = None;
+        let address = u32::from(sector) * SECTOR_SIZE;
+        if self.touches_area(address, SECTOR_SIZE) {
+            self.counters.erases += 1;
+            let relative = (address - self.area) / SECTOR_SIZE;
+            if let Some(slot) = self.block_checksum.get_mut(relative as usize) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// A read of `len` bytes at `address` just completed. Returns true when it is the SDK's
+    /// read-back of the last cleaned write: the caller then copies that write's source buffer
+    /// over the bytes read, so the SDK's compare succeeds while flash keeps the cleaned bytes.
+    pub fn read_back(&mut self, address: u32, len: u32) -> bool {
+        let answer = self.pending == Some((address, len));
+        if answer {
+            self.counters.read_backs_answered += 1;
+        }
+        self.pending = None;
+        answer
+    }
+
+    /// Cleans one write of `data` to `address` and hands the result to `flash` in chunks (each
+    /// `(address, bytes)`, in order, 4-byte aligned when the write is). `secrets` are byte
+    /// strings no write may carry; those shorter than [`MIN_SECRET_LEN`] are ignored.
+    /// A `flash` error stops the write and is returned as is.
+    pub fn write<E>(
+        &mut self,
+        address: u32,
+        data: &[u8],
+        secrets: &[&[u8]],
+        flash: &mut impl FnMut(u32, &[u8]) -> Result<(), E>,
+    ) -> Result<Verdict, E> {
+        self.pending = None;
+        let len = data.len() as u32;
+        let in_area = self.touches_area(address, len);
+        if in_area && (!address.is_multiple_of(4) || !len.is_multiple_of(4)) {
+            self.counters.refused += 1;
+            return Ok(Verdict::Refused(Refusal::Unaligned));
+        }
+        let Some(occurrences) = find_secrets(data, secrets) else {
+            self.counters.refused += 1;
+            return Ok(Verdict::Refused(Refusal::TooManySecrets));
+        };
+        let flag_record = address == self.area + 2 * SECTOR_SIZE && len == FLAG_LEN;
+        // The checksum of a data sector is known when this write covers its first 32 bytes.
+        let checksum_sector = match self.place(address) {
+            Place::Block { sector, offset: 0 } if data.len() >= CHECKSUM_LEN => Some(sector),
+            _ => None,
+        };
+        if let Place::Block { sector, .. } = self.place(address) {
+            self.block_checksum[sector] = None;
+        }
+        let mut running = 0xEFu8;
+        let mut fields = 0u32;
+        let mut changed = false;
+        let mut checksum_fixed = false;
+        let mut chunk = [0u8; CHUNK];
+        for (index, part) in data.chunks(CHUNK).enumerate() {
+            let start = index * CHUNK;
+            let at = address + start as u32;
+            let out = &mut chunk[..part.len()];
+            out.copy_from_slice(part);
+            self.apply_rules(at, out);
+            for &(from, to) in occurrences.iter() {
+                let lo = from.max(start);
+                let hi = to.min(start + part.len());
+                for b in out
+                    .iter_mut()
+                    .take(hi.saturating_sub(start))
+                    .skip(lo.saturating_sub(start))
+                {
+                    *b = 0xFF;
+                }
+            }
+            if flag_record && index == 0 {
+                checksum_fixed = self.fix_flag_checksum(out);
+            }
+            if checksum_sector.is_some() {
+                let covered = CHECKSUM_LEN.saturating_sub(start).min(out.len());
+                running = out[..covered].iter().fold(running, |acc, b| acc ^ b);
+            }
+            if out != part {
+                changed = true;
+            }
+            flash(at, out)?;
+        }
+        chunk.fill(0);
+        if let Some(sector) = checksum_sector {
+            self.block_checksum[sector] = Some(running);
+        }
+        if in_area {
+            fields = count_fields(self, address, data);
+        }
+        if !changed {
+            return Ok(Verdict::Unchanged);
+        }
+        let secrets_wiped = occurrences.len() as u32;
+        self.pending = Some((address, len));
+        self.counters.writes_cleaned += 1;
+        self.counters.fields_blanked += fields;
+        self.counters.secrets_wiped += secrets_wiped;
+        if checksum_fixed {
+            self.counters.checksums_fixed += 1;
+        }
+        Ok(Verdict::Cleaned {
+            fields,
+            secrets: secrets_wiped,
+            checksum_fixed,
+        })
+    }
+
+    /// Every rule's overlap with `len` bytes written at `address`: (rule, first, end) as
+    /// indices into the written bytes.
+    fn spans(
+        &self,
+        address: u32,
+        len: usize,
+    ) -> impl Iterator<Item = (&'static Rule, usize, usize)> + '_ {
+        let end = address as u64 + len as u64;
+        (0..2u32).flat_map(move |sector| {
+            let base = self.area + sector * SECTOR_SIZE;
+            RULES.iter().filter_map(move |rule| {
+                let range = rule.range();
+                let lo = (u64::from(base + range.start)).max(u64::from(address));
+                let hi = (u64::from(base + range.end)).min(end);
+                (lo < hi).then(|| {
+                    (
+                        rule,
+                        (lo - u64::from(address)) as usize,
+                        (hi - u64::from(address)) as usize,
+                    )
+                })
+            })
+        })
+    }
+
+    /// Applies the field rules to a chunk written at `at`.
+    fn apply_rules(&self, at: u32, out: &mut [u8]) {
+        for (rule, from, to) in self.spans(at, out.len()) {
+            let base_offset = (at + from as u32 - self.area) % SECTOR_SIZE;
+            for (i, byte) in out[from..to].iter_mut().enumerate() {
+                *byte = rule.byte_at(base_offset + i as u32);
+            }
+        }
+    }
+
+    /// In a flag record about to be written, sets the checksum of the sector it names to the
+    /// cleaned block's. Returns whether it changed anything.
+    fn fix_flag_checksum(&self, record: &mut [u8]) -> bool {
+        if record.len() < FLAG_LEN as usize {
+            return false;
+        }
+        let word =
+            |r: &[u8], at: usize| u32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]);
+        if word(record, 4) != FLAG_MAGIC_1 {
+            return false;
+        }
+        // Byte 0 names the current sector: 0 -> the first, anything else -> the second (M3).
+        let sector = usize::from(record[0] != 0);
+        let Some(sum) = self.block_checksum[sector] else {
+            return false;
+        };
+        if word(record, 12 + 4 * sector) != CHECKSUM_LEN as u32 {
+            return false;
+        }
+        let at = 20 + 4 * sector;
+        let new = u32::from(sum).to_le_bytes();
+        let changed = record[at..at + 4] != new;
+        record[at..at + 4].copy_from_slice(&new);
+        changed
+    }
+}
+
+/// Counts the credential fields a write to the area held something in (bytes other than the
+/// blank value), for the report.
+fn count_fields(firewall: &Firewall, address: u32, data: &[u8]) -> u32 {
+    let mut count = 0;
+    for (rule, from, to) in firewall.spans(address, data.len()) {
+        if !rule.secret {
+            continue;
+        }
+        let base_offset = (address + from as u32 - firewall.area) % SECTOR_SIZE;
+        let holds = data[from..to]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b != rule.byte_at(base_offset + i as u32));
+        if holds {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Where the secrets occur in `data` (byte ranges, at most [`MAX_OCCURRENCES`]); `None` when
+/// there are more.
+fn find_secrets(
+    data: &[u8],
+    secrets: &[&[u8]],
+) -> Option<heapless::Vec<(usize, usize), MAX_OCCURRENCES>> {
+    let mut found = heapless::Vec::new();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+        let mut from = 0;
+        while from + secret.len() <= data.len() {
+            if &data[from..from + secret.len()] == *secret {
+                found.push((from, from + secret.len())).ok()?;
+                from += secret.len();
+            } else {
+                from += 1;
+            }
+        }
+    }
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests;
