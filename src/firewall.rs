@@ -1,6 +1,6 @@
 //! Flash firewall: every flash write the SDK makes is cleaned of credentials before it lands.
 //!
-//! The NONOS SDK saves its parameter block (`docs/sdk-model.md`, M1-M9) by itself: at boot
+//! The NONOS SDK saves its parameter block (`docs/sdk-model.md`, M1-M27) by itself: at boot
 //! when the block is blank, and while connecting when its `PmkCurrent` flag is still set. The
 //! firmware's link routes the SDK's `spi_flash_write`, `spi_flash_erase_sector` and
 //! `spi_flash_read` through this module (`--wrap`), which:
@@ -12,11 +12,11 @@
 //!   a radio before ramkey decides; in every write anywhere, each occurrence of a secret the
 //!   caller names (the PSK raw and as hex, a passphrase in flight) is wiped;
 //! - keeps the block's checksum valid: the flag record the SDK writes after a data sector
-//!   carries the checksum of the cleaned block, not of the SDK's buffer (M4);
+//!   carries the checksum of the cleaned block, not of the SDK's buffer (M5);
 //! - answers the SDK's read-back of a cleaned write with what the SDK asked to write, because
 //!   `wifi_param_save_protect_with_check` erases and rewrites forever while the read-back
-//!   differs (M6); flash itself keeps the cleaned bytes;
-//! - refuses (an error the SDK gives up on, M6) what it cannot clean safely: an unaligned
+//!   differs (M7); flash itself keeps the cleaned bytes;
+//! - refuses (an error the SDK gives up on, M7) what it cannot clean safely: an unaligned
 //!   write into the area, or more secret occurrences than it can track;
 //! - counts what it did.
 //!
@@ -26,18 +26,15 @@
 
 #![forbid(unsafe_code)]
 
+use wifi_sys::param as at;
+
 use crate::flash_layout::SECTOR_SIZE;
 
-/// Size of the SDK's parameter block (M1).
-pub const BLOCK_LEN: u32 = 0x4A4;
-/// The flag record's size and magics (M3).
-pub const FLAG_LEN: u32 = 32;
-/// First magic of the flag record, at +4.
-pub const FLAG_MAGIC_1: u32 = 0x55AA_55AA;
-/// Second magic of the flag record, at +28.
-pub const FLAG_MAGIC_2: u32 = 0xAA55_AA55;
-/// Bytes of the block the SDK's checksum covers (M4).
-pub const CHECKSUM_LEN: usize = 32;
+/// Size of the SDK's parameter block (M2).
+pub const BLOCK_LEN: u32 = at::BLOCK_LEN as u32;
+/// The flag record's size (M3).
+pub const FLAG_LEN: u32 = at::FLAG_LEN as u32;
+pub use wifi_sys::param::{CHECKSUM_LEN, FLAG_MAGIC_1, FLAG_MAGIC_2};
 /// Bytes written to flash per call: one stack chunk.
 const CHUNK: usize = 64;
 /// Most secret occurrences one write may contain before it is refused.
@@ -45,9 +42,9 @@ const MAX_OCCURRENCES: usize = 8;
 /// Shortest secret the firewall looks for (WiFi passphrases have at least 8 characters).
 pub const MIN_SECRET_LEN: usize = 8;
 
-/// The SDK's checksum: XOR of the bytes, starting from 0xEF (M4).
+/// The SDK's checksum: XOR of the bytes, starting from 0xEF (M5).
 pub fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0xEF, |acc, b| acc ^ b)
+    bytes.iter().fold(at::CHECKSUM_SEED, |acc, b| acc ^ b)
 }
 
 /// What a rule writes over a field of the block.
@@ -65,47 +62,49 @@ struct Rule {
     offset: u16,
     len: u16,
     fill: Fill,
-    /// A credential (counted as such) rather than a safe default.
-    secret: bool,
+    /// A credential (a secret or the network's name), rather than a safe default or a
+    /// merely identifying value (a BSSID): counted in reports and checked by
+    /// [`holds_credentials`].
+    credential: bool,
 }
 
-const fn rule(offset: u16, len: u16, fill: Fill, secret: bool) -> Rule {
+const fn rule(offset: usize, len: usize, fill: Fill, credential: bool) -> Rule {
     Rule {
-        offset,
-        len,
+        offset: offset as u16,
+        len: len as u16,
         fill,
-        secret,
+        credential,
     }
 }
 
-/// AP-cache slots in the block (M1).
-pub const SLOTS: u16 = 5;
+/// AP-cache slots in the block (M2).
+pub const SLOTS: usize = at::SLOTS;
 
-/// The block's fields and what the firewall stores in them (offsets from M1's table).
-const RULES: [Rule; 15 + 6 * SLOTS as usize] = {
+/// The block's fields and what the firewall stores in them (offsets from M2's table).
+const RULES: [Rule; 15 + 6 * SLOTS] = {
     let fixed = [
-        // Opmode "none" and auto-connect off: nothing stored starts a radio (M11, M12).
-        rule(0x008, 1, Fill::Byte(0), false),
-        rule(0x340, 1, Fill::Byte(0), false),
+        // Opmode "none" and auto-connect off: nothing stored starts a radio (M16, M18).
+        rule(at::OPMODE, 1, Fill::Byte(0), false),
+        rule(at::AUTO_CONNECT, 1, Fill::Byte(0), false),
         // Station: ssid_len, SSID, "derive the PMK again", password and its NUL, PMK, WEP key,
         // bssid_set, BSSID.
-        rule(0x00C, 4, Fill::Word(0), true),
-        rule(0x010, 32, Fill::Byte(0), true),
-        rule(0x036, 1, Fill::Byte(1), false),
-        rule(0x037, 64, Fill::Byte(0), true),
-        rule(0x077, 1, Fill::Byte(0), false),
-        rule(0x078, 32, Fill::Byte(0xFF), true),
-        rule(0x099, 16, Fill::Byte(0), true),
-        rule(0x0A9, 1, Fill::Byte(0), false),
-        rule(0x0AA, 6, Fill::Byte(0), true),
+        rule(at::STA_SSID_LEN, 4, Fill::Word(0), false),
+        rule(at::STA_SSID, 32, Fill::Byte(0), true),
+        rule(at::STA_PMK_INVALID, 1, Fill::Byte(1), false),
+        rule(at::STA_PASSWORD, 64, Fill::Byte(0), true),
+        rule(at::STA_PASSWORD + 64, 1, Fill::Byte(0), false),
+        rule(at::STA_PMK, 32, Fill::Byte(0xFF), true),
+        rule(at::STA_WEP_KEY, 16, Fill::Byte(0), true),
+        rule(at::STA_BSSID_SET, 1, Fill::Byte(0), false),
+        rule(at::STA_BSSID, 6, Fill::Byte(0), false),
         // SoftAP: password and its NUL, PMK.
-        rule(0x0D4, 64, Fill::Byte(0), true),
-        rule(0x114, 1, Fill::Byte(0), false),
-        rule(0x115, 32, Fill::Byte(0xFF), true),
+        rule(at::AP_PASSWORD, 64, Fill::Byte(0), true),
+        rule(at::AP_PASSWORD + 64, 1, Fill::Byte(0), false),
+        rule(at::AP_PMK, 32, Fill::Byte(0xFF), true),
         // The AP-cache size stays; the slots below are marked free (SSID byte 0xFF).
-        rule(0x13D, 1, Fill::Byte(0), false),
+        rule(at::CURRENT_AP, 1, Fill::Byte(0), false),
     ];
-    let mut all = [rule(0, 0, Fill::Byte(0), false); 15 + 6 * SLOTS as usize];
+    let mut all = [rule(0, 0, Fill::Byte(0), false); 15 + 6 * SLOTS];
     let mut i = 0;
     while i < fixed.len() {
         all[i] = fixed[i];
@@ -113,13 +112,15 @@ const RULES: [Rule; 15 + 6 * SLOTS as usize] = {
     }
     let mut slot = 0;
     while slot < SLOTS {
-        let at = fixed.len() + 6 * slot as usize;
-        all[at] = rule(0x140 + 100 * slot, 4, Fill::Word(u32::MAX), true);
-        all[at + 1] = rule(0x144 + 100 * slot, 32, Fill::Byte(0xFF), true);
-        all[at + 2] = rule(0x164 + 100 * slot, 64, Fill::Byte(0xFF), true);
-        all[at + 3] = rule(0x348 + 7 * slot, 1, Fill::Byte(0), false);
-        all[at + 4] = rule(0x349 + 7 * slot, 6, Fill::Byte(0), true);
-        all[at + 5] = rule(0x3E4 + 32 * slot, 32, Fill::Byte(0xFF), true);
+        let k = fixed.len() + 6 * slot;
+        let record = slot * at::SLOT_STRIDE;
+        let bssid = slot * at::SLOT_BSSID_STRIDE;
+        all[k] = rule(at::SLOT_SSID_LEN + record, 4, Fill::Word(u32::MAX), false);
+        all[k + 1] = rule(at::SLOT_SSID + record, 32, Fill::Byte(0xFF), true);
+        all[k + 2] = rule(at::SLOT_PASSWORD + record, 64, Fill::Byte(0xFF), true);
+        all[k + 3] = rule(at::SLOT_BSSID_SET + bssid, 1, Fill::Byte(0), false);
+        all[k + 4] = rule(at::SLOT_BSSID + bssid, 6, Fill::Byte(0), false);
+        all[k + 5] = rule(at::SLOT_PMK + 32 * slot, 32, Fill::Byte(0xFF), true);
         slot += 1;
     }
     all
@@ -144,7 +145,7 @@ impl Rule {
 pub struct Counters {
     /// Writes that reached flash with at least one byte changed.
     pub writes_cleaned: u32,
-    /// Credential fields that held something other than their blank value.
+    /// Credential fields that held something (not all 0x00, not all 0xFF).
     pub fields_blanked: u32,
     /// Occurrences of a named secret wiped.
     pub secrets_wiped: u32,
@@ -213,7 +214,7 @@ pub struct Firewall {
     /// Flash offset of the parameter area (two data sectors, then the flag sector).
     area: u32,
     /// The last write that reached flash changed: (address, length). The SDK reads it back
-    /// next (M6).
+    /// next (M7).
     pending: Option<(u32, u32)>,
     /// Checksum of the first 32 bytes of the cleaned block last written to each data sector.
     block_checksum: [Option<u8>; 2],
@@ -322,7 +323,7 @@ impl Firewall {
         if let Place::Block { sector, .. } = self.place(address) {
             self.block_checksum[sector] = None;
         }
-        let mut running = 0xEFu8;
+        let mut running = at::CHECKSUM_SEED;
         let mut fields = 0u32;
         let mut changed = false;
         let mut checksum_fixed = false;
@@ -432,10 +433,10 @@ impl Firewall {
         let Some(sum) = self.block_checksum[sector] else {
             return false;
         };
-        if word(record, 12 + 4 * sector) != CHECKSUM_LEN as u32 {
+        if word(record, at::FLAG_LEN_WORDS + 4 * sector) != CHECKSUM_LEN as u32 {
             return false;
         }
-        let at = 20 + 4 * sector;
+        let at = at::FLAG_CHECKSUM_WORDS + 4 * sector;
         let new = u32::from(sum).to_le_bytes();
         let changed = record[at..at + 4] != new;
         record[at..at + 4].copy_from_slice(&new);
@@ -448,19 +449,38 @@ impl Firewall {
 fn count_fields(firewall: &Firewall, address: u32, data: &[u8]) -> u32 {
     let mut count = 0;
     for (rule, from, to) in firewall.spans(address, data.len()) {
-        if !rule.secret {
+        if !rule.credential {
             continue;
         }
-        let base_offset = (address + from as u32 - firewall.area) % SECTOR_SIZE;
-        let holds = data[from..to]
-            .iter()
-            .enumerate()
-            .any(|(i, &b)| b != rule.byte_at(base_offset + i as u32));
-        if holds {
+        let field = &data[from..to];
+        if !is_blank(field) {
             count += 1;
         }
     }
     count
+}
+
+/// A field holds nothing: all 0x00 (zeroed) or all 0xFF (erased).
+fn is_blank(field: &[u8]) -> bool {
+    field.iter().all(|&b| b == 0) || field.iter().all(|&b| b == 0xFF)
+}
+
+/// Whether one data sector of the parameter area holds credentials: some credential field
+/// (station SSID, password, PMK or WEP key; SoftAP password or PMK; an AP-cache slot's SSID,
+/// password or PMK) is neither all 0x00 nor all 0xFF. `read(offset, buffer)` reads the
+/// block's bytes at `offset`; its error is returned as is.
+pub fn holds_credentials<E>(
+    mut read: impl FnMut(u32, &mut [u8]) -> Result<(), E>,
+) -> Result<bool, E> {
+    let mut field = [0u8; 64];
+    let mut found = false;
+    for rule in RULES.iter().filter(|r| r.credential) {
+        let bytes = &mut field[..usize::from(rule.len)];
+        read(u32::from(rule.offset), bytes)?;
+        found |= !is_blank(bytes);
+    }
+    field.fill(0);
+    Ok(found)
 }
 
 /// Where the secrets occur in `data` (byte ranges, at most [`MAX_OCCURRENCES`]); `None` when

@@ -1,4 +1,4 @@
-//! The firewall against a model of the SDK's own save (`docs/sdk-model.md` M3-M6): the flag
+//! The firewall against a model of the SDK's own save (`docs/sdk-model.md` M3-M7): the flag
 //! record, the sector rotation, the checksum and the read-back loop that never ends on its own.
 
 use std::borrow::ToOwned;
@@ -38,7 +38,7 @@ impl Sdk {
         self.flash[address as usize..address as usize + len].to_vec()
     }
 
-    /// `wifi_param_save_protect_with_check` (M6): erase, write, read back, compare, and start
+    /// `wifi_param_save_protect_with_check` (M7): erase, write, read back, compare, and start
     /// over while the bytes differ. Returns the passes it took, or an error when it would loop
     /// forever; a refused write ends it (the SDK prints and returns).
     fn protect_with_check(
@@ -77,7 +77,7 @@ impl Sdk {
         Err("the SDK's write-verify loop would never end".to_owned())
     }
 
-    /// `system_param_save_with_protect` (M3-M5).
+    /// `system_param_save_with_protect` (M3-M4, M6).
     fn save(&mut self, block: &[u8], secrets: &[&[u8]]) -> Result<u32, String> {
         let flag_at = AREA + 2 * SECTOR_SIZE;
         let mut flag = self.read(flag_at, FLAG_LEN as usize);
@@ -106,7 +106,7 @@ impl Sdk {
         Ok(passes)
     }
 
-    /// The boot load's check (M7): the current sector's first 32 bytes match its checksum.
+    /// The boot load's check (M9, M10): the current sector's first 32 bytes match its checksum.
     fn boot_block(&self) -> Result<Vec<u8>, String> {
         let flag = self.read(AREA + 2 * SECTOR_SIZE, FLAG_LEN as usize);
         let current = usize::from(flag[0] != 0);
@@ -172,7 +172,8 @@ fn a_save_with_credentials_leaves_none_in_flash_and_the_sdk_loop_ends() {
     assert_eq!(c.writes_cleaned, 2);
     assert_eq!(c.checksums_fixed, 1);
     assert_eq!(c.read_backs_answered, 2);
-    assert!(c.fields_blanked >= 9, "{c:?}");
+    // Station SSID, password, PMK; SoftAP password, PMK; slot 0 SSID, password, PMK.
+    assert_eq!(c.fields_blanked, 8, "{c:?}");
     assert!(
         sdk.chunks
             .iter()
@@ -185,7 +186,7 @@ fn saves_rotate_and_every_one_ends() {
     let mut sdk = Sdk::new();
     let block = block_with_credentials();
     for round in 0..4 {
-        // Flash never equals the SDK's buffer, so every save writes (M6): it must still end.
+        // Flash never equals the SDK's buffer, so every save writes (M7): it must still end.
         assert_eq!(sdk.save(&block, &[]), Ok(2), "round {round}");
         let flag = sdk.read(AREA + 2 * SECTOR_SIZE, 32);
         // An erased flag (0xFF) names the second sector, so the first save writes the first.
@@ -197,7 +198,7 @@ fn saves_rotate_and_every_one_ends() {
 
 #[test]
 fn the_boot_defaults_save_stores_no_radio_start() {
-    // M8: an erased block gets opmode 2 (SoftAP) and auto-connect 0xFF (on) in RAM, then saved.
+    // M12-M14: an erased block gets opmode 2 (SoftAP) and auto-connect 0xFF (on) in RAM, then saved.
     let mut block = vec![0xFFu8; BLOCK_LEN as usize];
     block[0x008] = 2;
     let mut sdk = Sdk::new();
@@ -266,8 +267,36 @@ fn a_flash_error_is_returned_and_nothing_is_left_pending() {
 }
 
 #[test]
+fn credentials_are_found_in_a_block_and_not_in_a_cleaned_or_erased_one() {
+    let read = |block: &[u8]| {
+        let block = block.to_vec();
+        move |offset: u32, out: &mut [u8]| {
+            out.copy_from_slice(&block[offset as usize..offset as usize + out.len()]);
+            Ok::<(), ()>(())
+        }
+    };
+    assert_eq!(holds_credentials(read(&block_with_credentials())), Ok(true));
+    assert_eq!(
+        holds_credentials(read(&vec![0xFF; BLOCK_LEN as usize])),
+        Ok(false)
+    );
+    let mut sdk = Sdk::new();
+    sdk.save(&block_with_credentials(), &[]).expect("save");
+    let cleaned = sdk.boot_block().expect("boot");
+    assert_eq!(holds_credentials(read(&cleaned)), Ok(false));
+    // One byte of a slot's password is enough.
+    let mut block = vec![0u8; BLOCK_LEN as usize];
+    block[0x164 + 100 * 4 + 63] = b'x';
+    assert_eq!(holds_credentials(read(&block)), Ok(true));
+    assert_eq!(
+        holds_credentials(|_, _| Err("unreadable")),
+        Err("unreadable")
+    );
+}
+
+#[test]
 fn the_checksum_is_the_sdks_own() {
-    // Two values from the SDK's definition (M4): XOR from 0xEF.
+    // Two values from the SDK's definition (M5): XOR from 0xEF.
     assert_eq!(checksum(&[]), 0xEF);
     assert_eq!(checksum(&[0xEF, 0x01]), 0x01);
 }

@@ -856,6 +856,137 @@ unsafe extern "C" {
     /// Sets a UART's clock divisor (`UART_CLK_FREQ / baud`, 80 MHz / baud). Declared in
     /// `user_interface.h`; SDK 3.x links it from `libmain` (the ROM script does not provide it).
     pub fn uart_div_modify(uart_no: u8, divisor: u32);
+
+    // Called by the SDK's own libraries, never by ramkey (docs/sdk-model.md, M22-M25): with
+    // `PmkCurrent` set they copy the station config, PMK and BSSID into the stored block and
+    // save it. Declared so that the link's `--wrap` targets and the emulated SDK share one
+    // signature.
+    /// Caches the PMK just derived (libwpa `wpa_set_bss`).
+    pub fn wifi_station_save_pmk2cache();
+    /// Stores the BSSID of the access point joined (libwpa `eagle_auth_done`).
+    pub fn wifi_station_save_bssid();
+    /// Stores the channel of the access point joined (libwpa `eagle_auth_done`).
+    pub fn wifi_station_save_ap_channel(channel: u8);
+}
+
+/// The SDK's parameter block (`docs/sdk-model.md`, M2-M5): field offsets in the 0x4A4-byte
+/// block the SDK keeps in RAM and, in turn, in the two data sectors of the last three flash
+/// sectors, with a 32-byte flag record in the third. Read from the disassembly of SDK 3.0.6-dev
+/// (no SDK header declares any of it); each offset's evidence is in M2's table.
+pub mod param {
+    /// Bytes in the block.
+    pub const BLOCK_LEN: usize = 0x4A4;
+    /// Current opmode (RAM) or stored opmode (flash); 0xFF = blank.
+    pub const OPMODE: usize = 0x008;
+    /// Station SSID length (u32; 0xFFFFFFFF = erased).
+    pub const STA_SSID_LEN: usize = 0x00C;
+    /// Station SSID (32 bytes).
+    pub const STA_SSID: usize = 0x010;
+    /// Non-zero: derive the station PMK again before connecting.
+    pub const STA_PMK_INVALID: usize = 0x036;
+    /// Station password (64 bytes, then a NUL).
+    pub const STA_PASSWORD: usize = 0x037;
+    /// Station PMK (32 bytes).
+    pub const STA_PMK: usize = 0x078;
+    /// Station channel.
+    pub const STA_CHANNEL: usize = 0x098;
+    /// Station WEP key (16 bytes, parsed from the password).
+    pub const STA_WEP_KEY: usize = 0x099;
+    /// Station `bssid_set`.
+    pub const STA_BSSID_SET: usize = 0x0A9;
+    /// Station BSSID (6 bytes).
+    pub const STA_BSSID: usize = 0x0AA;
+    /// Bytes from [`STA_SSID_LEN`] that the SDK's save functions copy (M22, M23).
+    pub const STA_PART_LEN: usize = 164;
+    /// SoftAP SSID length (u32).
+    pub const AP_SSID_LEN: usize = 0x0B0;
+    /// SoftAP SSID (32 bytes).
+    pub const AP_SSID: usize = 0x0B4;
+    /// SoftAP password (64 bytes, then a NUL).
+    pub const AP_PASSWORD: usize = 0x0D4;
+    /// SoftAP PMK (32 bytes).
+    pub const AP_PMK: usize = 0x115;
+    /// SoftAP channel.
+    pub const AP_CHANNEL: usize = 0x135;
+    /// SoftAP auth mode.
+    pub const AP_AUTH: usize = 0x136;
+    /// SoftAP hidden flag.
+    pub const AP_HIDDEN: usize = 0x137;
+    /// SoftAP max connections.
+    pub const AP_MAX_CONN: usize = 0x138;
+    /// Slots of the AP cache in use (1..5).
+    pub const CACHE_SIZE: usize = 0x13C;
+    /// Index of the current AP-cache slot.
+    pub const CURRENT_AP: usize = 0x13D;
+    /// AP-cache slots.
+    pub const SLOTS: usize = 5;
+    /// Slot `i`'s SSID length is at `SLOT_SSID_LEN + i * SLOT_STRIDE` (u32).
+    pub const SLOT_SSID_LEN: usize = 0x140;
+    /// Slot SSIDs (32 bytes each, `SLOT_STRIDE` apart; 0xFF in byte 0: a free slot).
+    pub const SLOT_SSID: usize = 0x144;
+    /// Slot passwords (64 bytes each, `SLOT_STRIDE` apart).
+    pub const SLOT_PASSWORD: usize = 0x164;
+    /// Distance between slots' SSID and password records.
+    pub const SLOT_STRIDE: usize = 100;
+    /// Auto-connect (non-zero, 0xFF included, reads as on).
+    pub const AUTO_CONNECT: usize = 0x340;
+    /// Slot `bssid_set` bytes (`SLOT_BSSID_STRIDE` apart).
+    pub const SLOT_BSSID_SET: usize = 0x348;
+    /// Slot BSSIDs (6 bytes each, `SLOT_BSSID_STRIDE` apart).
+    pub const SLOT_BSSID: usize = 0x349;
+    /// Distance between slots' BSSID records.
+    pub const SLOT_BSSID_STRIDE: usize = 7;
+    /// SoftAP beacon interval (u16).
+    pub const AP_BEACON: usize = 0x36C;
+    /// Slot PMK cache (32 bytes each; 0xFF in byte 0: none).
+    pub const SLOT_PMK: usize = 0x3E4;
+    /// The station MAC the block was saved with (6 bytes); a mismatch makes the boot save.
+    pub const MAC_BACKUP: usize = 0x492;
+    /// Slot channels (one byte each).
+    pub const SLOT_CHANNEL: usize = 0x49B;
+    /// Flag record: size, magics (at +4 and +28), and the offsets of the per-sector length
+    /// and checksum words (sector `n` at `+ 4 * n`).
+    pub const FLAG_LEN: usize = 32;
+    /// First magic of the flag record (at +4).
+    pub const FLAG_MAGIC_1: u32 = 0x55AA_55AA;
+    /// Second magic (at +28).
+    pub const FLAG_MAGIC_2: u32 = 0xAA55_AA55;
+    /// Offset of sector 0's checksum length word (always 32); sector 1's follows.
+    pub const FLAG_LEN_WORDS: usize = 12;
+    /// Offset of sector 0's checksum word; sector 1's follows.
+    pub const FLAG_CHECKSUM_WORDS: usize = 20;
+    /// Bytes at the block's start that the checksum covers.
+    pub const CHECKSUM_LEN: usize = 32;
+    /// The checksum's start value (an XOR over [`CHECKSUM_LEN`] bytes).
+    pub const CHECKSUM_SEED: u8 = 0xEF;
+}
+
+/// The SDK's flash calls, routed through ramkey's flash firewall by the link (`--wrap`): every
+/// reference to `NAME` in any object, the SDK's libraries included, resolves to
+/// `__wrap_NAME` in the firmware.
+pub const FIREWALLED: [&str; 3] = [
+    "spi_flash_write",
+    "spi_flash_erase_sector",
+    "spi_flash_read",
+];
+
+/// The SDK functions that persist connection results behind the application's back
+/// (docs/sdk-model.md, M22-M25), wrapped by the link so that ramkey decides whether they run.
+pub const SDK_SAVES: [&str; 3] = [
+    "wifi_station_save_pmk2cache",
+    "wifi_station_save_bssid",
+    "wifi_station_save_ap_channel",
+];
+
+// The originals of wrapped functions, by the names `--wrap` gives them (`__real_NAME`). They
+// exist only in a link that wraps `NAME`; only the firmware's wrappers call them.
+unsafe extern "C" {
+    /// The SDK's own `spi_flash_erase_sector`.
+    pub fn __real_spi_flash_erase_sector(sec: u16) -> u32;
+    /// The SDK's own `spi_flash_write`.
+    pub fn __real_spi_flash_write(des_addr: u32, src_addr: *mut u32, size: u32) -> u32;
+    /// The SDK's own `spi_flash_read`.
+    pub fn __real_spi_flash_read(src_addr: u32, des_addr: *mut u32, size: u32) -> u32;
 }
 
 // ---------------------------------------------------------------------------------------------
