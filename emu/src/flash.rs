@@ -1,18 +1,17 @@
 //! SPI flash, backed by the host file `flash.bin` in QEMU's working directory.
 //!
 //! The harness creates the file (erased, 0xFF) with the board's flash size, optionally with
-//! an older firmware's station settings planted in the SDK's parameter area, and searches it
-//! after the run. Like the chip: erasing sets a sector to 0xFF, and writing can only clear
-//! bits (new = old AND data). Addresses and lengths must be 4-byte aligned.
+//! an older firmware's parameter block planted in the SDK's area, and searches it after the
+//! run. Like the chip: erasing sets a sector to 0xFF, and writing can only clear bits
+//! (new = old AND data). Addresses and lengths must be 4-byte aligned.
 //!
-//! The emulated SDK keeps its stored station settings (what `wifi_station_get_config_default`
-//! returns) as a `station_config` at the start of the first SYSTEM_PARAMETER sector. The real
-//! SDK's block has a different, undocumented layout; only the fact that it lives in those
-//! three sectors matters to ramkey.
+//! `spi_flash_erase_sector`, `spi_flash_write` and `spi_flash_read` are defined here under
+//! `ramkey_emu_sdk_*` names and given their SDK names by the linker script, so that every
+//! caller, the emulated SDK's own parameter saves included, reaches them through an
+//! undefined reference that the firmware's `--wrap` redirects, as in the SDK link. The boot
+//! load uses [`raw_read`] instead, as the real start-up code uses the ROM's `SPIRead`.
 
-use wifi_sys::station_config;
-
-use crate::emulate;
+use crate::emulate_wrappable;
 use crate::semihosting::{self, say};
 
 /// Result codes of the SDK's flash calls.
@@ -41,7 +40,18 @@ fn write_at(fd: u32, address: u32, bytes: &[u8]) -> Option<()> {
     semihosting::write_all(fd, bytes).then_some(())
 }
 
-emulate! {
+/// Bytes of flash: the size of `flash.bin` (the real start-up reads it from the image
+/// header, M1). `None` without a flash file.
+pub fn size() -> Option<u32> {
+    with_flash(semihosting::size).filter(|&bytes| bytes >= 0x10_0000 && bytes % SECTOR == 0)
+}
+
+/// Reads flash directly (the ROM's `SPIRead`, which no wrapper sees).
+pub fn raw_read(address: u32, buffer: &mut [u8]) -> Option<()> {
+    with_flash(|fd| read_at(fd, address, buffer))
+}
+
+emulate_wrappable! {
     /// Erases one 4 KiB sector to 0xFF.
     fn spi_flash_erase_sector(sec: u16) -> u32 {
         let ok = if crate::sdk::settings().erase_fails {
@@ -54,7 +64,7 @@ emulate! {
     }
 }
 
-emulate! {
+emulate_wrappable! {
     /// Programs bytes: each byte becomes old AND new, as on NOR flash.
     fn spi_flash_write(des_addr: u32, src_addr: *mut u32, size: u32) -> u32 {
         if src_addr.is_null() || des_addr % 4 != 0 || size % 4 != 0 {
@@ -79,7 +89,7 @@ emulate! {
     }
 }
 
-emulate! {
+emulate_wrappable! {
     /// Reads bytes.
     fn spi_flash_read(src_addr: u32, des_addr: *mut u32, size: u32) -> u32 {
         if des_addr.is_null() || src_addr % 4 != 0 || size % 4 != 0 {
@@ -91,30 +101,5 @@ emulate! {
             Some(()) => SPI_FLASH_RESULT_OK,
             None => SPI_FLASH_RESULT_ERR,
         }
-    }
-}
-
-/// Flash offset of the emulated SDK's stored station settings, for the registered map.
-pub fn stored_config_address() -> Option<u32> {
-    let bytes = crate::sdk::flash_bytes()?;
-    Some(bytes - 3 * SECTOR)
-}
-
-emulate! {
-    /// The station settings stored in flash (all zero when the area is erased or unreadable,
-    /// as the SDK reports after it rewrote defaults).
-    fn wifi_station_get_config_default(config: *mut station_config) -> bool {
-        if config.is_null() {
-            return false;
-        }
-        let mut bytes = [0u8; core::mem::size_of::<station_config>()];
-        let read = stored_config_address().and_then(|address| with_flash(|fd| read_at(fd, address, &mut bytes)));
-        if read.is_none() || bytes.iter().all(|&b| b == 0xFF) {
-            bytes = [0; core::mem::size_of::<station_config>()];
-        }
-        // SAFETY: `config` points to a writable station_config (checked non-null); the bytes
-        // are a plain-old-data image of that struct (byte arrays and integers only).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), config as *mut u8, bytes.len()) };
-        true
     }
 }

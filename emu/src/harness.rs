@@ -8,21 +8,21 @@
 //! | word | meaning |
 //! |---|---|
 //! | 0 | magic `RKEM` (0x4D454B52) |
-//! | 1 | layout version (1) |
+//! | 1 | layout version (2) |
 //! | 2 | reset reason the SDK reports (0..6) |
-//! | 3 | flags: bit 0 = flash erases fail |
+//! | 3 | flags: bit 0 = flash erases fail; bits 1, 2: hypothetical SDK behaviours (below) |
 //! | 4 | number of scripted networks (0..=4) |
 //! | 5.. | networks, [`NETWORK_WORDS`] words each (see [`Network`]) |
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;
 const MAGIC: u32 = 0x4D45_4B52;
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Networks the mailbox can describe.
 pub const MAX_NETWORKS: usize = 4;
 /// Words per network: 4 header bytes (ssid length, channel, flags, rssi), ssid 32, psk 32,
-/// bssid 6 + 2 pad, ip 4.
-pub const NETWORK_WORDS: usize = 20;
+/// bssid 6 + 2 pad, ip 4, passphrase 64 (NUL-padded).
+pub const NETWORK_WORDS: usize = 36;
 
 /// How a scripted access point answers a connection attempt.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub struct Network {
     pub answer: Answer,
     /// The PSK it accepts (all zero and `open`: an open network).
     pub psk: [u8; 32],
+    /// The passphrase that PSK is derived from (NUL-padded), for a station config that holds
+    /// the passphrase rather than the key (the emulator does not run PBKDF2).
+    pub passphrase: [u8; 64],
     /// Whether it is an open network.
     pub open: bool,
     /// Its BSSID.
@@ -61,6 +64,12 @@ impl Network {
     pub fn ssid(&self) -> &[u8] {
         &self.ssid[..usize::from(self.ssid_len).min(32)]
     }
+
+    /// The passphrase as a slice (empty when the harness gave none).
+    pub fn passphrase(&self) -> &[u8] {
+        let len = self.passphrase.iter().position(|&b| b == 0).unwrap_or(64);
+        &self.passphrase[..len]
+    }
 }
 
 /// The harness settings for this run.
@@ -70,6 +79,14 @@ pub struct Settings {
     pub reset_reason: u32,
     /// Flash erases fail (to prove the scrub is bounded).
     pub erase_fails: bool,
+    /// Hypothetical, not in the model (`docs/sdk-model.md` says the opposite, M20): the
+    /// `_current` station setter leaves `PmkCurrent` set, as another SDK build might. Lets a
+    /// test reach the SDK's own saves with ramkey's network.
+    pub pmk_current_sticky: bool,
+    /// Hypothetical, not in the model: once connected, the SDK saves its whole RAM block (as
+    /// `system_save_sys_param` does at boot, M12). Stands for a flash write ramkey does not
+    /// know about.
+    pub save_ram_when_connected: bool,
     /// Scripted networks.
     pub networks: [Option<Network>; MAX_NETWORKS],
 }
@@ -79,6 +96,8 @@ impl Settings {
     pub const DEFAULT: Settings = Settings {
         reset_reason: 0,
         erase_fails: false,
+        pmk_current_sticky: false,
+        save_ram_when_connected: false,
         networks: [None; MAX_NETWORKS],
     };
 
@@ -95,6 +114,8 @@ impl Settings {
         let mut settings = Settings {
             reset_reason: word(2),
             erase_fails: word(3) & 1 != 0,
+            pmk_current_sticky: word(3) & 2 != 0,
+            save_ram_when_connected: word(3) & 4 != 0,
             networks: [None; MAX_NETWORKS],
         };
         let count = (word(4) as usize).min(MAX_NETWORKS);
@@ -114,6 +135,7 @@ impl Settings {
                 },
                 open: bytes[2] & 2 != 0,
                 psk: [0; 32],
+                passphrase: [0; 64],
                 bssid: [0; 6],
                 ip: [0; 4],
                 rssi: bytes[3] as i8,
@@ -122,6 +144,7 @@ impl Settings {
             network.psk.copy_from_slice(&bytes[36..68]);
             network.bssid.copy_from_slice(&bytes[68..74]);
             network.ip.copy_from_slice(&bytes[76..80]);
+            network.passphrase.copy_from_slice(&bytes[80..144]);
             *slot = Some(network);
         }
         settings

@@ -18,6 +18,8 @@ mod harness;
 #[cfg(target_arch = "xtensa")]
 mod net;
 #[cfg(target_arch = "xtensa")]
+mod param;
+#[cfg(target_arch = "xtensa")]
 mod rtc;
 #[cfg(target_arch = "xtensa")]
 mod scheduler;
@@ -53,3 +55,24 @@ macro_rules! emulate {
 }
 #[cfg(target_arch = "xtensa")]
 pub(crate) use emulate;
+
+/// Like [`emulate!`], for an SDK function that the firmware's link may wrap (`--wrap`): the
+/// definition is named `ramkey_emu_sdk_NAME`, and `ld/ramkey-emu.ld` gives it the SDK's name.
+/// Every caller, the emulated SDK included, calls it by the SDK name through `wifi-sys`, an
+/// undefined reference in the Rust object: exactly what `--wrap` redirects.
+#[cfg(target_arch = "xtensa")]
+macro_rules! emulate_wrappable {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[unsafe(export_name = concat!("ramkey_emu_sdk_", stringify!($name)))]
+        #[unsafe(link_section = concat!(".text.ramkey_emu.", stringify!($name)))]
+        extern "C" fn $name($($arg: $ty),*) $(-> $ret)? $body
+
+        const _: () = {
+            let _declared: unsafe extern "C" fn($($ty),*) $(-> $ret)? = wifi_sys::$name;
+            let _defined: unsafe extern "C" fn($($ty),*) $(-> $ret)? = $name;
+        };
+    };
+}
+#[cfg(target_arch = "xtensa")]
+pub(crate) use emulate_wrappable;

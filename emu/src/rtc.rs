@@ -95,13 +95,21 @@ pub(crate) fn save_user_area() {
     }
 }
 
+/// The longest sleep the SDK accepts: its RTC tick count must fit 31 bits (M39). The tick is
+/// about 6 us (the RTC clock's calibration varies per chip; this is the model's value).
+pub const MAX_DEEP_SLEEP_US: u64 = (1 << 31) * 6;
+
 emulate! {
-    /// Deep sleep: RTC memory is kept (saved for the next boot), everything else is lost.
+    /// Deep sleep 100 ms after the call (M37): RTC memory is kept (saved for the next boot),
+    /// everything else is lost. Refused for a time the RTC counter cannot hold (M39).
     fn system_deep_sleep(time_in_us: u64) -> bool {
-        save_user_area();
-        crate::sdk::report_console_pins();
-        say!("deep sleep for {time_in_us} us");
-        semihosting::exit(EXIT_DEEP_SLEEP);
+        if time_in_us > MAX_DEEP_SLEEP_US {
+            say!("system_deep_sleep({time_in_us}) refused: too long for the RTC counter");
+            return false;
+        }
+        say!("system_deep_sleep requested: sleeping in 100 ms");
+        crate::sdk::arm_deep_sleep(time_in_us);
+        true
     }
 }
 

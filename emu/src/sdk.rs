@@ -19,6 +19,17 @@ pub const EXIT_BOOT_LOOP: u32 = 3;
 pub const EXIT_EMULATOR_LIMIT: u32 = 4;
 /// QEMU exit status: the firmware called `system_restart`.
 pub const EXIT_RESTART: u32 = 10;
+/// QEMU exit status: the soft watchdog reset the chip (a callback never returned, M38).
+pub const EXIT_WATCHDOG: u32 = 12;
+
+/// `system_restart` and `system_deep_sleep` act this long after the call (M37).
+const POWER_DELAY_US: u64 = 100_000;
+/// A callback that keeps the SDK's loop from running this long is reset by the soft watchdog
+/// (two 3 s periods, M38).
+const SOFT_WDT_US: u64 = 6_000_000;
+/// How far virtual time moves on at each `system_get_time` call inside one callback: the
+/// emulator cannot see instructions, so a loop that polls the clock is how a busy wait shows.
+const POLL_STEP_US: u64 = 100;
 
 /// Events the loop runs before it declares the firmware stuck.
 const MAX_EVENTS: u32 = 1_000_000;
@@ -33,12 +44,24 @@ pub fn settings() -> Settings {
     SYSTEM.with(|s| s.settings)
 }
 
+/// What the shared restart/deep-sleep timer will do when it fires (M37).
+#[derive(Clone, Copy)]
+enum Power {
+    Restart,
+    DeepSleep(u64),
+}
+
 struct System {
     settings: Settings,
     reset: rst_info,
     os_print: u8,
     flash_size_map: Option<u32>,
     init_done: Option<unsafe extern "C" fn()>,
+    /// Set once `user_init` has returned (M35).
+    user_init_returned: bool,
+    power: Option<Power>,
+    /// Virtual time the current callback has spent polling the clock.
+    spin_us: u64,
 }
 
 static SYSTEM: Global<System> = Global::new(System {
@@ -55,7 +78,24 @@ static SYSTEM: Global<System> = Global::new(System {
     os_print: 1,
     flash_size_map: None,
     init_done: None,
+    user_init_returned: false,
+    power: None,
+    spin_us: 0,
 });
+
+/// The shared `sta_con_timer` both power calls arm (M37).
+static POWER_TIMER: Global<ETSTimer> = Global::new(ETSTimer {
+    timer_next: core::ptr::null_mut(),
+    timer_expire: 0,
+    timer_period: 0,
+    timer_func: None,
+    timer_arg: core::ptr::null_mut(),
+});
+
+/// Whether `user_init` has returned (mode changes start and stop interfaces only then, M35).
+pub fn user_init_returned() -> bool {
+    SYSTEM.with(|s| s.user_init_returned)
+}
 
 /// Entry from `start.S`: the part of the SDK's start-up the firmware can observe.
 #[unsafe(no_mangle)]
@@ -68,6 +108,8 @@ pub extern "C" fn ramkey_emu_main() -> ! {
     });
     say!("emulated SDK start, reset reason {}", settings.reset_reason);
 
+    // M9, M10: the parameter block is loaded before anything of the firmware runs.
+    crate::param::load_at_boot();
     // SAFETY: the firmware defines both entry points with the SDK's signatures; the SDK
     // calls them exactly once, in this order, before anything else.
     unsafe { user_pre_init() };
@@ -76,15 +118,23 @@ pub extern "C" fn ramkey_emu_main() -> ! {
         semihosting::exit(EXIT_BOOT_LOOP);
     };
     say!("partition table accepted, flash size map {map}");
+    // M12-M14: the SDK's own saves before user_init.
+    crate::param::boot_saves(crate::wifi::STATION_MAC);
     // SAFETY: as above.
     unsafe { user_init() };
-    // The SDK finishes its own initialisation, then calls the registered callback.
+    SYSTEM.with(|s| {
+        s.user_init_returned = true;
+        s.spin_us = 0;
+    });
+    // M16: the start-up applies the RAM opmode and auto-connects, then calls init-done.
+    crate::wifi::start_up_after_user_init();
     if let Some(init_done) = SYSTEM.with(|s| s.init_done.take()) {
         // SAFETY: registered by the firmware through system_init_done_cb with that signature.
         unsafe { init_done() };
     }
 
     for _ in 0..MAX_EVENTS {
+        SYSTEM.with(|s| s.spin_us = 0);
         match SCHEDULER.with(|s| s.next()) {
             Next::Task(func, mut event) => {
                 // SAFETY: registered through system_os_task by the firmware for exactly this.
@@ -156,13 +206,45 @@ emulate! {
     }
 }
 
+/// M37: both power calls stop the interfaces and arm one shared 100 ms timer; the call
+/// returns and the firmware and SDK keep running until it fires.
+fn arm_power(power: Power) {
+    crate::wifi::stop_interfaces();
+    SYSTEM.with(|s| s.power = Some(power));
+    let timer = POWER_TIMER.with(|t| {
+        t.timer_func = Some(power_timer_fired);
+        t.timer_arg = core::ptr::null_mut();
+        t as *mut ETSTimer
+    });
+    SCHEDULER.with(|s| s.arm(timer, POWER_DELAY_US, false));
+}
+
+unsafe extern "C" fn power_timer_fired(_arg: *mut c_void) {
+    let power = SYSTEM.with(|s| s.power.take());
+    crate::rtc::save_user_area();
+    report_console_pins();
+    match power {
+        Some(Power::DeepSleep(micros)) => {
+            say!("deep sleep for {micros} us");
+            semihosting::exit(crate::rtc::EXIT_DEEP_SLEEP);
+        }
+        Some(Power::Restart) | None => {
+            say!("system_restart");
+            semihosting::exit(EXIT_RESTART);
+        }
+    }
+}
+
+/// Arms the deferred deep sleep (called by `system_deep_sleep`).
+pub fn arm_deep_sleep(micros: u64) {
+    arm_power(Power::DeepSleep(micros));
+}
+
 emulate! {
-    /// Ends the run with [`EXIT_RESTART`]; the harness decides what boots next.
+    /// Restarts 100 ms later (M37); the harness decides what boots next.
     fn system_restart() {
-        crate::rtc::save_user_area();
-        report_console_pins();
-        say!("system_restart");
-        semihosting::exit(EXIT_RESTART);
+        say!("system_restart requested: restarting in 100 ms");
+        arm_power(Power::Restart);
     }
 }
 
@@ -216,16 +298,6 @@ emulate! {
     }
 }
 
-/// Bytes of flash for the registered size map, if one was registered.
-pub fn flash_bytes() -> Option<u32> {
-    SYSTEM.with(|s| s.flash_size_map).and_then(|map| match map {
-        2 => Some(0x10_0000),
-        3 | 5 => Some(0x20_0000),
-        4 | 6 => Some(0x40_0000),
-        _ => None,
-    })
-}
-
 emulate! {
     /// Remembers the callback; called once `user_init` has returned.
     fn system_init_done_cb(cb: Option<unsafe extern "C" fn()>) {
@@ -241,9 +313,21 @@ emulate! {
 }
 
 emulate! {
-    /// Virtual microseconds since boot, wrapping like the SDK's 32-bit counter.
+    /// Virtual microseconds since boot, wrapping like the SDK's 32-bit counter. Inside one
+    /// callback each call moves time on by [`POLL_STEP_US`]; a callback that polls past the
+    /// soft watchdog's limit ends the run as the watchdog would (M38).
     fn system_get_time() -> u32 {
-        SCHEDULER.with(|s| s.now_us() as u32)
+        let spin = SYSTEM.with(|s| {
+            s.spin_us += POLL_STEP_US;
+            s.spin_us
+        });
+        if spin > SOFT_WDT_US {
+            crate::rtc::save_user_area();
+            report_console_pins();
+            say!("soft watchdog: a callback kept the SDK from running for {} s: reset", SOFT_WDT_US / 1_000_000);
+            semihosting::exit(EXIT_WATCHDOG);
+        }
+        SCHEDULER.with(|s| (s.now_us() + spin) as u32)
     }
 }
 

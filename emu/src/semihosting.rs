@@ -55,6 +55,13 @@ pub fn seek(fd: u32, offset: u32) -> bool {
     unsafe { ramkey_emu_simcall(SYS_LSEEK, fd, offset, 0) == offset as i32 }
 }
 
+/// The size of a host file (its end, by `lseek(fd, 0, SEEK_END)`), if it can be told.
+pub fn size(fd: u32) -> Option<u32> {
+    // SAFETY: no pointers.
+    let end = unsafe { ramkey_emu_simcall(SYS_LSEEK, fd, 0, 2) };
+    u32::try_from(end).ok()
+}
+
 /// Reads up to `buffer.len()` bytes; the count read, or `None` on error.
 pub fn read(fd: u32, buffer: &mut [u8]) -> Option<usize> {
     // SAFETY: the pointer and length describe a live, writable slice QEMU fills.
