@@ -37,7 +37,7 @@ pub extern "C" fn ramkey_bench_end() {
 /// Runs the measured regions, printing what each computed.
 pub fn run(reason: u32) {
     ramkey_bench_begin();
-    let (plan, record, _) = super::lifecycle::gather_and_decide(reason);
+    let (plan, record) = super::lifecycle::gather_and_decide(reason);
     ramkey_bench_end();
     info!(
         "bench: boot decision: record {:?} -> {}",

@@ -35,13 +35,30 @@ pub(crate) const fn new_timer() -> wifi_sys::ETSTimer {
     }
 }
 
+/// Most distinct timers the firmware arms (lifecycle and setup together use six).
+const MAX_TIMERS: usize = 8;
+
+/// Every timer ever armed, so that [`disarm_all`] can stop them before a restart or sleep.
+static ARMED: Global<[Option<&'static Global<wifi_sys::ETSTimer>>; MAX_TIMERS]> =
+    Global::new([None; MAX_TIMERS]);
+
 /// (Re)arms a static timer to call `func` after `ms` milliseconds, once or repeatedly.
+/// Does nothing once the firmware has asked for a restart or a deep sleep.
 pub(crate) fn arm(
     timer: &'static Global<wifi_sys::ETSTimer>,
     func: unsafe extern "C" fn(*mut c_void),
     ms: u32,
     repeat: bool,
 ) {
+    if super::power::halted() {
+        return;
+    }
+    ARMED.with(|armed| {
+        let known = armed.iter().flatten().any(|t| core::ptr::eq(*t, timer));
+        if !known && let Some(free) = armed.iter_mut().find(|t| t.is_none()) {
+            *free = Some(timer);
+        }
+    });
     timer.with(|t| {
         let t: *mut wifi_sys::ETSTimer = t;
         // SAFETY: the timer is static (the SDK keeps the pointer) and `func` has the SDK's
@@ -52,6 +69,14 @@ pub(crate) fn arm(
             wifi_sys::ets_timer_arm_new(t, ms, repeat, true);
         }
     });
+}
+
+/// Disarms every timer [`arm`] ever armed.
+pub(crate) fn disarm_all() {
+    let timers = ARMED.with(|armed| *armed);
+    for timer in timers.into_iter().flatten() {
+        disarm(timer);
+    }
 }
 
 /// Disarms a static timer.

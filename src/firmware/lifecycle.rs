@@ -1,9 +1,11 @@
 //! The boot lifecycle: gather the inputs, let `boot::decide` choose, carry out its plan.
 //!
 //! Nothing here decides anything: the portable [`crate::boot`] module does. This module reads
-//! the reset reason, the RTC record and boot state, and (when the decision needs it) the SDK's
-//! stored station config; then it saves the new state first and acts: scrub and restart,
-//! connect with `_current` setters only, open setup, or back off in deep sleep.
+//! the reset reason, the RTC record and boot state, and the SDK's parameter area (both data
+//! sectors, for credentials an older firmware left); it does so in `user_init`
+//! ([`prepare`]), before the SDK's start-up applies the radio settings, and acts from the
+//! init-done callback ([`start`]): it saves the new state first, then scrubs and restarts,
+//! connects with `_current` setters only, opens setup, or backs off in deep sleep.
 
 use core::ffi::c_void;
 
@@ -11,6 +13,7 @@ use zeroize::Zeroize;
 
 use super::deep_sleep;
 use super::global::{Global, arm, disarm, new_timer};
+use super::power;
 use super::rtc::SdkRtc;
 use crate::boot::{
     self, AfterConnect, BootInputs, BootState, FlashState, Mode, RecordState, ResetReason,
@@ -73,34 +76,117 @@ fn save_state(state: BootState) -> bool {
     }
 }
 
-fn stored_flash_config() -> FlashState {
-    let mut config = super::zeroed_station_config();
-    // SAFETY: `config` is a valid, writable station_config.
-    let ok = unsafe { wifi_sys::wifi_station_get_config_default(&mut config) };
-    let state = if ok {
-        FlashState::classify(&config.ssid, &config.password)
+/// What the SDK's parameter area holds: credentials in either data sector (the current one
+/// and the one the SDK's rotation left behind, docs/sdk-model.md M3), read directly.
+fn stored_flash_state() -> FlashState {
+    if cfg!(feature = "canary-no-scrub") {
+        return FlashState::Clean;
+    }
+    let area = crate::build_config::FLASH_SIZE
+        .layout()
+        .system_parameter
+        .offset;
+    let mut found = false;
+    for sector in 0..2u32 {
+        let base = area + sector * crate::flash_layout::SECTOR_SIZE;
+        let result = crate::firewall::holds_credentials(|offset, out: &mut [u8]| {
+            // Field offsets and lengths are not all multiples of 4: read the covering words.
+            let start = (base + offset) & !3;
+            let end = (base + offset + out.len() as u32 + 3) & !3;
+            let mut words = [0u32; 18];
+            let count = ((end - start) / 4) as usize;
+            let Some(words) = words.get_mut(..count) else {
+                return Err(());
+            };
+            // SAFETY: `words` is a 4-aligned writable buffer of `count` words.
+            let code = unsafe { wifi_sys::spi_flash_read(start, words.as_mut_ptr(), end - start) };
+            let skip = (base + offset - start) as usize;
+            for (i, byte) in out.iter_mut().enumerate() {
+                let at = skip + i;
+                *byte = words[at / 4].to_le_bytes()[at % 4];
+            }
+            words.zeroize();
+            if code == wifi_sys::SPI_FLASH_RESULT_OK {
+                Ok(())
+            } else {
+                Err(())
+            }
+        });
+        match result {
+            Ok(holds) => found |= holds,
+            Err(()) => return FlashState::Unknown,
+        }
+    }
+    if found {
+        FlashState::HoldsCredentials
     } else {
-        FlashState::Unknown
-    };
-    config.password.zeroize();
-    config.ssid.zeroize();
-    state
+        FlashState::Clean
+    }
 }
 
-/// Runs the boot decision and carries out its plan. Called once, from `user_init`.
-pub fn start(reason: u32) {
-    let (plan, record, loaded) = gather_and_decide(reason);
+/// The boot decision, made in `user_init`, waiting for the init-done callback.
+pub struct Prepared {
+    plan: Option<boot::BootPlan>,
+    record: RecordState,
+}
+
+impl Prepared {
+    /// Nothing decided (bench builds).
+    #[cfg(feature = "bench")]
+    pub fn none() -> Prepared {
+        Prepared {
+            plan: None,
+            record: RecordState::Absent,
+        }
+    }
+
+    /// Whether this boot is going to open the setup access point.
+    pub fn opens_setup(&self) -> bool {
+        matches!(
+            self.plan,
+            Some(boot::BootPlan {
+                mode: Mode::Setup,
+                ..
+            })
+        )
+    }
+}
+
+static PREPARED: Global<Option<Prepared>> = Global::new(None);
+
+/// Decides (no side effects). Called from `user_init`.
+pub fn prepare(reason: u32) -> Prepared {
+    let (plan, record) = gather_and_decide(reason);
+    Prepared {
+        plan: Some(plan),
+        record,
+    }
+}
+
+/// Keeps the decision for [`start`].
+pub fn keep(prepared: Prepared) {
+    PREPARED.with(|p| *p = Some(prepared));
+}
+
+/// Carries out the decision [`prepare`] made. Called once, from the init-done callback.
+pub fn start() {
+    let Some(Prepared {
+        plan: Some(plan),
+        record,
+    }) = PREPARED.with(Option::take)
+    else {
+        error!("no boot decision was prepared: decision bug");
+        return;
+    };
+    let loaded = rtc_record::load(&SdkRtc);
     execute(plan, record, loaded);
 }
 
 /// Reads every input of the boot decision and decides (no side effects).
-pub fn gather_and_decide(
-    reason: u32,
-) -> (boot::BootPlan, RecordState, Result<Credentials, LoadError>) {
+pub fn gather_and_decide(reason: u32) -> (boot::BootPlan, RecordState) {
     let reset_reason = ResetReason::from_raw(reason);
     let state = read_state();
-    let loaded = rtc_record::load(&SdkRtc);
-    let record = match &loaded {
+    let record = match rtc_record::load(&SdkRtc) {
         Ok(_) => RecordState::Valid,
         Err(LoadError::Empty) => RecordState::Absent,
         Err(_) => RecordState::Corrupt,
@@ -108,11 +194,11 @@ pub fn gather_and_decide(
     let inputs = BootInputs {
         reset_reason,
         record,
-        flash: stored_flash_config(),
+        flash: stored_flash_state(),
         setup_button: false,
         state,
     };
-    (boot::decide(&inputs), record, loaded)
+    (boot::decide(&inputs), record)
 }
 
 fn execute(plan: boot::BootPlan, record: RecordState, loaded: Result<Credentials, LoadError>) {
@@ -166,8 +252,7 @@ fn scrub_and_restart() {
         }
     }
     info!("flash parameter area erased: restarting");
-    // SAFETY: plain call; the SDK restarts from its own task.
-    unsafe { wifi_sys::system_restart() };
+    power::restart();
 }
 
 /// Writes 64 lowercase hex digits of the key into `out`.
@@ -205,7 +290,8 @@ fn connect(credentials: &Credentials, state: BootState, previous_failures: u16) 
         a.cache = None;
         a.done = false;
     });
-    // SAFETY: plain setters; `config` is a valid station_config that the SDK copies.
+    // SAFETY: plain setters; `config` is a valid station_config that the SDK copies. After
+    // user_init the mode change starts the station interface (docs/sdk-model.md, M35).
     let configured = unsafe {
         wifi_sys::wifi_set_opmode_current(wifi_sys::STATION_MODE)
             && wifi_sys::wifi_station_set_config_current(&mut config)
@@ -228,12 +314,15 @@ fn connect(credentials: &Credentials, state: BootState, previous_failures: u16) 
 }
 
 unsafe extern "C" fn on_timeout(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     warn!("connection attempt timed out");
     finish(false);
 }
 
 unsafe extern "C" fn on_wifi_event(event: *mut wifi_sys::System_Event_t) {
-    if event.is_null() {
+    if event.is_null() || power::halted() {
         return;
     }
     // SAFETY: the SDK passes a valid event for the duration of the callback; the union member
@@ -291,6 +380,8 @@ fn finish(success: bool) {
             if let Err(e) = rtc_record::update_cache(&mut SdkRtc, cache, IpConfig::None) {
                 warn!("reconnect cache not updated: {}", e);
             }
+            #[cfg(feature = "test-panic")]
+            panic!("test-panic build: a panic right after connecting");
             run_application();
         }
         AfterConnect::BackoffSleep { micros } => {

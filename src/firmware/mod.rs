@@ -6,9 +6,12 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+#[cfg(not(feature = "canary-no-firewall"))]
+mod firewall;
 mod global;
 mod libc;
 mod lifecycle;
+mod power;
 mod rt;
 mod rtc;
 mod setup;
@@ -56,13 +59,38 @@ static PARTITIONS: [wifi_sys::partition_item_t; 4] = [
     ),
 ];
 
-/// Deep sleep for `micros` microseconds with RF calibration as the SDK decides (option 1);
-/// RTC memory survives, the next boot is a deep-sleep wake.
-pub(crate) fn deep_sleep(micros: u64) {
-    // SAFETY: plain calls taking integers.
-    unsafe {
-        wifi_sys::system_deep_sleep_set_option(1);
-        wifi_sys::system_deep_sleep(micros);
+pub(crate) use power::deep_sleep;
+
+/// The radio as ramkey wants it when `user_init` returns, before the SDK's start-up applies
+/// what RAM holds (M16): a `_current` station config that is empty (which also clears
+/// `PmkCurrent`, M20, and replaces whatever credentials the stored block put in RAM), the setup
+/// access point's config when this boot is going to open it (so the SoftAP can never start
+/// with the SDK's default "ESP-" config, M18), and opmode "none", so that the start-up starts
+/// no interface and its auto-connect does nothing. The boot plan then starts what it needs
+/// from the init-done callback.
+///
+/// `canary-no-early-config` leaves all of it out, to show in `cargo xtask test` what the SDK
+/// does by itself.
+fn quiet_radio(plan: &lifecycle::Prepared) {
+    if cfg!(feature = "canary-no-early-config") {
+        return;
+    }
+    let mut empty = zeroed_station_config();
+    // SAFETY: plain setters; the SDK copies `empty`. Before user_init returns they change
+    // only RAM (M35). The station setter needs the station bit (M31), so mode 1 comes first.
+    let cleared = unsafe {
+        wifi_sys::wifi_set_opmode_current(wifi_sys::STATION_MODE)
+            && wifi_sys::wifi_station_set_config_current(&mut empty)
+    };
+    if !cleared {
+        error!("the SDK refused the early station config: PmkCurrent may still be set");
+    }
+    if plan.opens_setup() {
+        setup::prepare_access_point();
+    }
+    // SAFETY: plain setter (RAM only before user_init returns).
+    if !unsafe { wifi_sys::wifi_set_opmode_current(wifi_sys::NULL_MODE) } {
+        error!("the SDK refused opmode none");
     }
 }
 
@@ -173,21 +201,29 @@ pub extern "C" fn user_init() {
         let _ = crate::selftest::report(&mut LineWriter);
         return;
     }
-    // WiFi must not be started from user_init: the lifecycle runs once the SDK is ready.
+    // The boot decision is made here, before the SDK's start-up applies the radio settings
+    // in RAM (M16), so that they are ramkey's; it is carried out once the SDK is ready.
+    #[cfg(not(feature = "bench"))]
+    {
+        let prepared = lifecycle::prepare(reason);
+        quiet_radio(&prepared);
+        lifecycle::keep(prepared);
+    }
+    #[cfg(feature = "bench")]
+    quiet_radio(&lifecycle::Prepared::none());
     // SAFETY: registering a callback with the SDK's signature.
     unsafe { wifi_sys::system_init_done_cb(Some(on_init_done)) };
 }
 
 /// Runs after the SDK's initialisation: the boot lifecycle (or the bench regions).
 unsafe extern "C" fn on_init_done() {
-    let reason = reset_reason();
     #[cfg(feature = "bench")]
     {
-        bench::run(reason);
+        bench::run(reset_reason());
         return;
     }
     #[allow(unreachable_code, reason = "bench builds stop before the lifecycle")]
-    lifecycle::start(reason);
+    lifecycle::start();
 }
 
 /// A station config with every byte zero (the SDK's "nothing set").

@@ -6,10 +6,11 @@
 use core::panic::PanicInfo;
 
 /// A panic is a firmware bug. Development builds print where it happened; production
-/// builds print nothing. Both then ask the SDK for a restart and wait for it (the SDK
-/// restarts from its own task, or the watchdog resets the chip if that never comes): the
-/// boot decision trusts the RTC record after such a reset, so a crash does not strand a
-/// deployed device in setup mode.
+/// builds print nothing. Both then ask the SDK for a restart and wait. A panic cannot return
+/// to the SDK, so the SDK's 100 ms restart timer never fires (docs/sdk-model.md, M37): the
+/// soft watchdog resets the chip 3 to 6 s later instead (M38). The boot decision trusts the
+/// RTC record after a watchdog reset (and after a restart, whichever reason the SDK
+/// reports), so a crash does not strand a deployed device in setup mode.
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     #[cfg(not(feature = "production"))]
@@ -34,9 +35,10 @@ pub extern "C" fn abort() -> ! {
 fn restart_and_wait() -> ! {
     // SAFETY: system_restart takes no arguments and may be called from any context.
     unsafe { wifi_sys::system_restart() };
-    #[allow(
-        clippy::empty_loop,
-        reason = "waiting for the SDK's restart or the watchdog"
-    )]
-    loop {}
+    loop {
+        // Waiting for the watchdog. Polling the clock costs nothing on the chip and is what
+        // lets the emulated SDK see time pass in a callback that never returns.
+        // SAFETY: plain read of the system clock.
+        core::hint::black_box(unsafe { wifi_sys::system_get_time() });
+    }
 }

@@ -23,6 +23,7 @@ use zeroize::Zeroize;
 
 use super::deep_sleep;
 use super::global::{Global, arm, disarm, new_timer};
+use super::power;
 use super::rtc::SdkRtc;
 use crate::portal::{
     ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, RequestBuffer, Response,
@@ -180,8 +181,19 @@ fn ip_addr(bytes: [u8; 4]) -> wifi_sys::ip_addr {
     }
 }
 
+/// The SDK's `spi_flash_read` signature, so the identity can be read through the wrapped
+/// function (normal code) or the original (the firewall, which is that wrapper).
+pub(crate) type FlashRead = unsafe extern "C" fn(u32, *mut u32, u32) -> u32;
+
 /// Reads the setup passphrase from the identity sector.
-fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError> {
+pub(crate) fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError> {
+    read_identity_with(wifi_sys::spi_flash_read)
+}
+
+/// [`read_identity`] through the given flash read.
+pub(crate) fn read_identity_with(
+    read: FlashRead,
+) -> Result<identity::SetupPassphrase, identity::IdentityError> {
     let offset = crate::build_config::FLASH_SIZE
         .layout()
         .device_identity
@@ -189,9 +201,7 @@ fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError>
     let mut words = [0u32; identity::RECORD_LEN / 4];
     // SAFETY: `words` is a 4-aligned writable buffer of exactly RECORD_LEN bytes, and the
     // identity sector is inside the flash the partition table describes.
-    let result = unsafe {
-        wifi_sys::spi_flash_read(offset, words.as_mut_ptr(), identity::RECORD_LEN as u32)
-    };
+    let result = unsafe { read(offset, words.as_mut_ptr(), identity::RECORD_LEN as u32) };
     let mut bytes = [0u8; identity::RECORD_LEN];
     for (chunk, word) in bytes.chunks_exact_mut(4).zip(&words) {
         chunk.copy_from_slice(&word.to_le_bytes());
@@ -207,10 +217,75 @@ fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError>
     decoded
 }
 
+/// The setup access point as `user_init` prepared it: its name, or why there is none.
+static PREPARED_AP: Global<Option<Result<heapless::String<16>, identity::IdentityError>>> =
+    Global::new(None);
+
+/// The setup access point's name for this chip.
+fn ap_name() -> heapless::String<16> {
+    let mut mac = [0u8; 6];
+    // SAFETY: `mac` is a writable 6-byte buffer.
+    if !unsafe { wifi_sys::wifi_get_macaddr(wifi_sys::SOFTAP_IF, mac.as_mut_ptr()) } {
+        warn!("setup: soft AP MAC unknown");
+    }
+    identity::ap_ssid(mac)
+}
+
+/// Called from `user_init` when this boot opens setup: puts the setup access point's config
+/// in RAM before any SoftAP can start, so that the SoftAP never runs with the SDK's default
+/// open "ESP-" config (docs/sdk-model.md, M18; M34: the SoftAP setter needs a SoftAP mode,
+/// which before user_init returns changes only RAM, M35). Costs one PBKDF2 inside the SDK.
+/// Without an identity there is nothing to prepare: [`start`] reports it.
+pub fn prepare_access_point() {
+    let prepared = match read_identity() {
+        Ok(passphrase) => {
+            let name = ap_name();
+            let mut config = softap_config(name.as_bytes(), passphrase.expose_secret());
+            // SAFETY: plain setters; the SDK copies `config`.
+            let ok = unsafe {
+                wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE)
+                    && wifi_sys::wifi_softap_set_config_current(&mut config)
+            };
+            config.password.zeroize();
+            if !ok {
+                error!("setup: the SDK refused the soft AP configuration");
+                return;
+            }
+            Ok(name)
+        }
+        Err(e) => Err(e),
+    };
+    PREPARED_AP.with(|p| *p = Some(prepared));
+}
+
 /// Enters setup mode (called by the lifecycle when the boot decision says so).
 pub fn start() {
-    let passphrase = match read_identity() {
-        Ok(passphrase) => passphrase,
+    let prepared = if cfg!(feature = "canary-no-early-config") {
+        // The canary build prepares nothing in user_init: the naive order, the SoftAP mode
+        // first and its config after, as the SDK's examples do it.
+        read_identity().map(|passphrase| {
+            let name = ap_name();
+            let mut config = softap_config(name.as_bytes(), passphrase.expose_secret());
+            // SAFETY: plain setters; the SDK copies `config`.
+            unsafe {
+                wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE);
+                wifi_sys::wifi_softap_set_config_current(&mut config);
+            }
+            config.password.zeroize();
+            name
+        })
+    } else {
+        match PREPARED_AP.with(Option::take) {
+            Some(prepared) => prepared,
+            None => {
+                error!("setup: the access point was not prepared in user_init");
+                deep_sleep(RETRY_SLEEP_MICROS);
+                return;
+            }
+        }
+    };
+    let name = match prepared {
+        Ok(name) => name,
         Err(e) => {
             error!(
                 "setup: no device identity ({}): the setup AP stays off; provision this device with `cargo xtask provision-key`",
@@ -220,18 +295,11 @@ pub fn start() {
             return;
         }
     };
-    let mut mac = [0u8; 6];
-    // SAFETY: `mac` is a writable 6-byte buffer.
-    if !unsafe { wifi_sys::wifi_get_macaddr(wifi_sys::SOFTAP_IF, mac.as_mut_ptr()) } {
-        warn!("setup: soft AP MAC unknown");
-    }
-    let name = identity::ap_ssid(mac);
-    if !open_access_point(name.as_bytes(), passphrase.expose_secret()) {
+    if !open_access_point() {
         error!("setup: the SDK refused the soft AP configuration");
         deep_sleep(RETRY_SLEEP_MICROS);
         return;
     }
-    drop(passphrase);
 
     // SAFETY: plain read of the system clock.
     let started_us = unsafe { wifi_sys::system_get_time() };
@@ -250,15 +318,15 @@ pub fn start() {
         "setup: soft AP {} up, portal at http://192.168.4.1/",
         name.as_str()
     );
-    // SAFETY: registering a callback with the SDK's event signature.
+    // SAFETY: registering a callback with the SDK's signature.
     unsafe { wifi_sys::wifi_set_event_handler_cb(Some(on_wifi_event)) };
     listen();
     scan();
     arm(&TICK_TIMER, on_tick, TICK_MS, true);
 }
 
-/// STA+AP mode and the soft AP, with `_current` setters only.
-fn open_access_point(name: &[u8], passphrase: &[u8]) -> bool {
+/// The setup access point: WPA2-PSK with the device's passphrase, one client.
+fn softap_config(name: &[u8], passphrase: &[u8]) -> wifi_sys::softap_config {
     let mut config = wifi_sys::softap_config {
         ssid: [0; 32],
         password: [0; 64],
@@ -275,24 +343,45 @@ fn open_access_point(name: &[u8], passphrase: &[u8]) -> bool {
     // The SDK wants the passphrase NUL-terminated: at most 63 bytes.
     let key_len = passphrase.len().min(config.password.len() - 1);
     config.password[..key_len].copy_from_slice(&passphrase[..key_len]);
+    config
+}
+
+/// STA+AP mode (the SoftAP starts with the config already in RAM) and its address, with
+/// `_current` setters only.
+fn open_access_point() -> bool {
     let mut ip = wifi_sys::ip_info {
         ip: ip_addr(AP_IP),
         netmask: ip_addr(AP_NETMASK),
         gw: ip_addr(AP_IP),
     };
-    // SAFETY: plain setters; the SDK copies `config` and `ip` before returning. The DHCP
-    // server must be stopped while the soft AP's address changes.
-    let ok = unsafe {
+    // SAFETY: plain setters; the SDK copies `ip` before returning. The DHCP server must be
+    // stopped while the soft AP's address changes.
+    unsafe {
         wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE)
-            && wifi_sys::wifi_softap_set_config_current(&mut config)
             && {
                 wifi_sys::wifi_softap_dhcps_stop();
                 wifi_sys::wifi_set_ip_info(wifi_sys::SOFTAP_IF, &mut ip)
             }
             && wifi_sys::wifi_softap_dhcps_start()
-    };
-    config.password.zeroize();
-    ok
+    }
+}
+
+/// Runs `f` with the key of the network under test, if a test is connecting now (the flash
+/// firewall wipes it from any write).
+pub(crate) fn with_key_under_test(f: impl FnOnce(&crate::secret::Psk)) {
+    SETUP.with(|s| {
+        if let Some(Setup {
+            test:
+                Test::Connecting {
+                    key: NetworkKey::Psk(psk),
+                    ..
+                },
+            ..
+        }) = s
+        {
+            f(psk);
+        }
+    });
 }
 
 fn listen() {
@@ -330,6 +419,9 @@ fn scan() {
 }
 
 unsafe extern "C" fn on_scan_done(list: *mut c_void, status: u32) {
+    if power::halted() {
+        return;
+    }
     if status != wifi_sys::SCAN_STATUS_OK {
         warn!("setup: scan failed ({})", status);
         return;
@@ -370,6 +462,9 @@ unsafe extern "C" fn on_scan_done(list: *mut c_void, status: u32) {
 }
 
 unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     let connection = arg.cast::<wifi_sys::espconn>();
     if connection.is_null() {
         return;
@@ -400,6 +495,9 @@ unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
 }
 
 unsafe extern "C" fn on_refuse(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     let connection = REFUSED.with(|r| core::mem::replace(r, core::ptr::null_mut()));
     if !connection.is_null() {
         // SAFETY: the SDK's espconn of the refused connection, never handed to the portal.
@@ -413,6 +511,9 @@ fn is_client(arg: *mut c_void) -> bool {
 }
 
 unsafe extern "C" fn on_http_receive(arg: *mut c_void, data: *mut c_char, len: u16) {
+    if power::halted() {
+        return;
+    }
     if data.is_null() || !is_client(arg) {
         return;
     }
@@ -478,6 +579,9 @@ fn send_next(arg: *mut c_void) {
 }
 
 unsafe extern "C" fn on_http_sent(arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     if is_client(arg) {
         send_next(arg);
     }
@@ -489,6 +593,9 @@ fn close_later() {
 }
 
 unsafe extern "C" fn on_close(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     let Some(client) = with_setup(|s| s.client) else {
         return;
     };
@@ -510,15 +617,24 @@ fn forget_client(arg: *mut c_void) {
 }
 
 unsafe extern "C" fn on_http_disconnect(arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     forget_client(arg);
 }
 
 unsafe extern "C" fn on_http_error(arg: *mut c_void, err: i8) {
+    if power::halted() {
+        return;
+    }
     warn!("setup: connection error {}", err);
     forget_client(arg);
 }
 
 unsafe extern "C" fn on_dns(arg: *mut c_void, data: *mut c_char, len: u16) {
+    if power::halted() {
+        return;
+    }
     let endpoint = arg.cast::<wifi_sys::espconn>();
     if endpoint.is_null() || data.is_null() {
         return;
@@ -581,6 +697,9 @@ fn begin_test(request: ConnectRequest) {
 
 /// One slice of the key derivation; the last one starts the connection.
 unsafe extern "C" fn on_slice(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     let started_ms = now_ms();
     let Some(finished) = with_setup(|s| {
         let Test::Deriving { derivation, .. } = &mut s.test else {
@@ -641,6 +760,9 @@ fn connect_current() {
 }
 
 unsafe extern "C" fn on_wifi_event(event: *mut wifi_sys::System_Event_t) {
+    if power::halted() {
+        return;
+    }
     if event.is_null() {
         return;
     }
@@ -724,12 +846,18 @@ fn finish_test(result: Result<[u8; 4], Failure>) {
 }
 
 unsafe extern "C" fn on_finished(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     info!("setup: done; restarting in station mode");
     disarm(&TICK_TIMER);
     deep_sleep(SUCCESS_SLEEP_MICROS);
 }
 
 unsafe extern "C" fn on_tick(_arg: *mut c_void) {
+    if power::halted() {
+        return;
+    }
     let now = now_ms();
     let Some((action, test_started, rescan)) = with_setup(|s| {
         let test_started = match &s.test {

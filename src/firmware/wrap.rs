@@ -54,3 +54,49 @@ pub extern "C" fn __wrap_wifi_station_ap_number_set(number: u8) -> bool {
     let _ = number;
     false
 }
+
+// The SDK's own saves (wifi_sys::SDK_SAVES), called by libwpa while connecting. With the SDK's
+// `PmkCurrent` flag set they copy the station config, password and PMK into the stored block
+// and save it (docs/sdk-model.md, M22-M25). ramkey clears the flag in `user_init` (M20), but it
+// cannot read it: it is a section-local byte of libmain. So the saves are refused outright,
+// whatever the flag says; what they would have done in RAM (the AP cache's PMK and channel,
+// the station channel byte) is lost, which costs at most a slower reconnect. Built with
+// `--features canary-no-sdk-save-wrap`, the link leaves them unwrapped.
+
+#[cfg(not(feature = "canary-no-sdk-save-wrap"))]
+mod sdk_saves {
+    use crate::firmware::global::Global;
+
+    /// Refused calls in this boot.
+    static REFUSED: Global<u32> = Global::new(0);
+
+    fn refuse(name: &str) {
+        let count = REFUSED.with(|r| {
+            *r = r.saturating_add(1);
+            *r
+        });
+        // Once per boot is enough: every association calls two of them.
+        if count == 1 {
+            info!("{} refused: the SDK's own saves never run", name);
+        }
+    }
+
+    /// `wifi_station_save_pmk2cache`: refused.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __wrap_wifi_station_save_pmk2cache() {
+        refuse("wifi_station_save_pmk2cache");
+    }
+
+    /// `wifi_station_save_bssid`: refused.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __wrap_wifi_station_save_bssid() {
+        refuse("wifi_station_save_bssid");
+    }
+
+    /// `wifi_station_save_ap_channel`: refused.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __wrap_wifi_station_save_ap_channel(channel: u8) {
+        let _ = channel;
+        refuse("wifi_station_save_ap_channel");
+    }
+}
