@@ -54,6 +54,77 @@ pub fn scan_listing(listing: &str) -> LiteralScan {
     LiteralScan { loads, misaligned }
 }
 
+/// The first instruction's mnemonic at every function label in an objdump listing.
+pub fn first_instructions(listing: &str) -> BTreeMap<String, String> {
+    let mut firsts = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in listing.lines() {
+        if let Some(label) = line
+            .split_once(" <")
+            .and_then(|(address, rest)| {
+                (!address.is_empty() && address.chars().all(|c| c.is_ascii_hexdigit()))
+                    .then_some(rest)
+            })
+            .and_then(|rest| rest.strip_suffix(">:"))
+        {
+            current = (!label.contains('+') && !label.contains('-')).then(|| label.to_owned());
+            continue;
+        }
+        let Some(name) = current.take_if(|_| line.contains(":\t")) else {
+            continue;
+        };
+        let mnemonic = line
+            .split('\t')
+            .nth(1)
+            .map(|m| m.split_whitespace().next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        firsts.insert(name, mnemonic);
+    }
+    firsts
+}
+
+/// Every function symbol of the linked ELF that the project's object defines starts with the
+/// instruction the object has there: the link moved no symbol off its code (GNU ld's Xtensa
+/// relaxation can, see `firmware::build_with_extras`). Returns how many were compared.
+pub fn symbols_on_their_code(elf: &Path, object: &Path) -> Result<usize, String> {
+    let dump = |path: &Path| {
+        util::run(
+            Command::new("xtensa-lx106-elf-objdump")
+                .args(["-d", "--no-show-raw-insn"])
+                .arg(path),
+        )
+    };
+    let linked = first_instructions(&dump(elf)?);
+    let own = first_instructions(&dump(object)?);
+    let mut compared = 0;
+    let mut moved = Vec::new();
+    for (name, mnemonic) in &own {
+        let Some(in_elf) = linked.get(name) else {
+            continue;
+        };
+        compared += 1;
+        if in_elf != mnemonic {
+            moved.push(format!(
+                "{name}: object starts with {mnemonic}, linked ELF with {in_elf}"
+            ));
+        }
+    }
+    if compared < 20 {
+        return Err(format!(
+            "only {compared} functions compared: the listings were not read"
+        ));
+    }
+    if moved.is_empty() {
+        Ok(compared)
+    } else {
+        Err(format!(
+            "{} of {compared} function symbols are off their code:\n{}",
+            moved.len(),
+            moved.join("\n")
+        ))
+    }
+}
+
 /// Sizes of one link, per output section, split into the project's share and the total.
 #[derive(Default)]
 pub struct Sizes {
@@ -321,6 +392,25 @@ mod tests {
         assert_eq!(scan.loads, 2);
         assert_eq!(scan.misaligned.len(), 1);
         assert!(scan.misaligned[0].contains("4021000e"));
+    }
+
+    #[test]
+    fn first_instructions_are_read_per_label() {
+        let listing = "\
+4021a02c <f>:
+4021a02c:\tl32r\ta6, 40219b2c <g+0x34>
+4021a02f:\tret.n
+4021a030 <g>:
+4021a030:\tmovi\ta8, 0xfffffcb0
+00000010 <h-0x8>:
+00000018 <h>:
+  18:\taddi\ta1, a1, -16
+";
+        let firsts = first_instructions(listing);
+        assert_eq!(firsts.get("f").map(String::as_str), Some("l32r"));
+        assert_eq!(firsts.get("g").map(String::as_str), Some("movi"));
+        assert_eq!(firsts.get("h").map(String::as_str), Some("addi"));
+        assert_eq!(firsts.len(), 3);
     }
 
     #[test]

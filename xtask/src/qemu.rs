@@ -17,7 +17,7 @@ use crate::util;
 /// Mailbox address and format, shared with `emu/src/harness.rs`.
 const MAILBOX_ADDRESS: u32 = 0x6000_3000;
 const MAILBOX_MAGIC: u32 = 0x4D45_4B52;
-const MAILBOX_VERSION: u32 = 1;
+const MAILBOX_VERSION: u32 = 2;
 
 /// One boot's settings.
 #[derive(Clone, Debug)]
@@ -36,6 +36,10 @@ pub struct Scenario {
     pub networks: Vec<ScriptedNetwork>,
     /// Make every flash erase fail.
     pub erase_fails: bool,
+    /// Hypothetical SDK behaviour: `_current` leaves `PmkCurrent` set (emu/src/harness.rs).
+    pub pmk_current_sticky: bool,
+    /// Hypothetical SDK behaviour: the SDK saves its RAM block once connected.
+    pub save_ram_when_connected: bool,
     /// A TCG plugin and its arguments (`path,arg=value,...`), for instruction counts.
     pub plugin: Option<String>,
 }
@@ -47,6 +51,9 @@ pub struct ScriptedNetwork {
     pub ssid: Vec<u8>,
     /// The PSK it accepts (`None`: an open network).
     pub psk: Option<[u8; 32]>,
+    /// The passphrase that PSK comes from (empty: unknown), for station configs that hold
+    /// the passphrase (the emulator does not run PBKDF2).
+    pub passphrase: Vec<u8>,
     /// Its channel.
     pub channel: u8,
     /// Its BSSID.
@@ -60,8 +67,8 @@ pub struct ScriptedNetwork {
 }
 
 impl ScriptedNetwork {
-    fn words(&self) -> [u32; 20] {
-        let mut bytes = [0u8; 80];
+    fn words(&self) -> [u32; 36] {
+        let mut bytes = [0u8; 144];
         let len = self.ssid.len().min(32);
         bytes[0] = len as u8;
         bytes[1] = self.channel;
@@ -73,7 +80,9 @@ impl ScriptedNetwork {
         }
         bytes[68..74].copy_from_slice(&self.bssid);
         bytes[76..80].copy_from_slice(&self.ip);
-        let mut words = [0u32; 20];
+        let passphrase = &self.passphrase[..self.passphrase.len().min(63)];
+        bytes[80..80 + passphrase.len()].copy_from_slice(passphrase);
+        let mut words = [0u32; 36];
         for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
             *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
@@ -90,6 +99,8 @@ impl Default for Scenario {
             rtc: None,
             networks: Vec::new(),
             erase_fails: false,
+            pmk_current_sticky: false,
+            save_ram_when_connected: false,
             plugin: None,
         }
     }
@@ -146,7 +157,9 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
         MAILBOX_MAGIC,
         MAILBOX_VERSION,
         scenario.reset_reason,
-        u32::from(scenario.erase_fails),
+        u32::from(scenario.erase_fails)
+            | (u32::from(scenario.pmk_current_sticky) << 1)
+            | (u32::from(scenario.save_ram_when_connected) << 2),
         scenario.networks.len().min(4) as u32,
     ];
     for network in scenario.networks.iter().take(4) {

@@ -17,6 +17,8 @@ use ramkey::secret::Passphrase;
 use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
 use crate::{flashbus, util};
 
+#[path = "scenarios_sdk.rs"]
+pub mod sdk;
 #[path = "scenarios_setup.rs"]
 mod setup;
 
@@ -57,6 +59,11 @@ impl Network {
         ScriptedNetwork {
             ssid: self.ssid.as_bytes().to_vec(),
             psk: accepts.or(Some(self.psk)),
+            passphrase: if accepts.is_none() {
+                self.passphrase.as_bytes().to_vec()
+            } else {
+                Vec::new()
+            },
             channel: self.channel,
             bssid: self.bssid,
             ip: [192, 168, 7, 40 + self.bssid[5]],
@@ -74,13 +81,15 @@ impl Network {
         })
     }
 
-    /// Byte strings that must never be found in flash.
-    fn secrets(&self) -> Vec<Vec<u8>> {
+    /// Byte strings that must never be found in flash, each with what it is.
+    fn secrets(&self) -> Vec<(&'static str, Vec<u8>)> {
         let hex: String = self.psk.iter().map(|b| format!("{b:02x}")).collect();
         vec![
-            self.passphrase.as_bytes().to_vec(),
-            self.psk.to_vec(),
-            hex.into_bytes(),
+            ("SSID", self.ssid.as_bytes().to_vec()),
+            ("passphrase", self.passphrase.as_bytes().to_vec()),
+            ("PSK", self.psk.to_vec()),
+            ("PSK as hex", hex.to_uppercase().into_bytes()),
+            ("PSK as hex", hex.into_bytes()),
         ]
     }
 }
@@ -137,13 +146,42 @@ fn boot_with(elf: &Path, dir: &Path, scenario: Scenario) -> Result<Outcome, Stri
     let log = dir.join(format!("console-{reset_reason}.txt"));
     let _ = std::fs::write(log, &outcome.console);
     flashbus::read(&bus)?.check()?;
-    if outcome.console.contains("PERSISTENT") {
+    every_boot(&outcome.console)?;
+    Ok(outcome)
+}
+
+/// What no boot may show, whatever the scenario: a persistent setter called, the SDK's
+/// default access point up (docs/sdk-model.md M18), or the firmware still acting after it
+/// asked for a restart or a deep sleep (which the SDK defers, M37).
+fn every_boot(console: &str) -> Result<(), String> {
+    if console.contains("PERSISTENT") {
         return Err(format!(
-            "a persistent (flash-writing) setter was called:\n{}",
-            outcome.console
+            "a persistent (flash-writing) setter was called:\n{console}"
         ));
     }
-    Ok(outcome)
+    if let Some(line) = console
+        .lines()
+        .find(|l| l.starts_with("emu: softap up ssid=ESP-"))
+    {
+        return Err(format!(
+            "the SDK's default access point came up ({line:?}):\n{console}"
+        ));
+    }
+    let mut asked = None;
+    for line in console.lines() {
+        if line.starts_with("emu: system_restart requested")
+            || line.starts_with("emu: system_deep_sleep requested")
+        {
+            asked = Some(line);
+        } else if let Some(request) = asked
+            && !line.starts_with("emu: ")
+        {
+            return Err(format!(
+                "the firmware printed {line:?} after {request:?}:\n{console}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn expect(outcome: &Outcome, status: i32, lines: &[&str]) -> Result<(), String> {
@@ -174,22 +212,44 @@ fn saved_rtc(outcome: &Outcome) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("the run saved no RTC memory:\n{}", outcome.console))
 }
 
+/// Fails if `after` differs from `before` anywhere but in the SDK's parameter area.
+fn unchanged_outside_parameter_area(before: &[u8], after: &[u8]) -> Result<(), String> {
+    let area = FlashSize::FourMiB.layout().system_parameter;
+    let outside = |i: usize| !(area.offset as usize..area.end() as usize).contains(&i);
+    if before.len() != after.len() {
+        return Err("the flash changed size".to_owned());
+    }
+    match (0..after.len()).find(|&i| outside(i) && before[i] != after[i]) {
+        Some(at) => Err(format!(
+            "flash changed outside the SDK's parameter area (first difference at {at:#x})"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Fails if any secret appears anywhere in the scenario's flash file.
+/// Prints what it looked for, so a scenario's output says what "clean" means.
 fn flash_is_clean(dir: &Path, networks: &[&Network]) -> Result<(), String> {
     let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
     for network in networks {
-        for secret in network.secrets() {
+        for (what, secret) in network.secrets() {
             if let Some(at) = flash
                 .windows(secret.len())
                 .position(|w| w == secret.as_slice())
             {
                 return Err(format!(
-                    "a secret of {:?} is in flash at {at:#x}",
+                    "the {what} of {:?} is in flash at {at:#x}",
                     network.ssid
                 ));
             }
         }
     }
+    let names: Vec<String> = networks.iter().map(|n| format!("{:?}", n.ssid)).collect();
+    println!(
+        "        flash search ({} bytes): no SSID, passphrase, PSK or PSK hex (either case) of {}",
+        flash.len(),
+        names.join(", ")
+    );
     Ok(())
 }
 
@@ -220,6 +280,7 @@ pub fn all() -> Vec<(&'static str, ScenarioFn)> {
         ),
     ];
     scenarios.extend(setup::all());
+    scenarios.extend(sdk::all());
     scenarios
 }
 
@@ -405,7 +466,7 @@ fn failed_connects(elf: &Path) -> Result<(), String> {
             &out,
             EXIT_DEEP_SLEEP,
             &[
-                "W connection failed, reason 15",
+                "W connection failed, reason 204",
                 &format!("I backing off: deep sleep {expected_seconds} s, record kept"),
             ],
         )?;
@@ -429,24 +490,10 @@ fn failed_connects(elf: &Path) -> Result<(), String> {
     flash_is_clean(&dir, &[&garden])
 }
 
-/// Plants an older firmware's station config in the SDK parameter area of `flash.bin`.
-fn plant_old_config(dir: &Path, ssid: &str, password: &str) -> Result<(), String> {
-    let path = dir.join("flash.bin");
-    let mut flash = std::fs::read(&path).map_err(|e| e.to_string())?;
-    let base = FlashSize::FourMiB.layout().system_parameter.offset as usize;
-    let mut config = [0u8; 116];
-    config[..ssid.len()].copy_from_slice(ssid.as_bytes());
-    config[32..32 + password.len()].copy_from_slice(password.as_bytes());
-    flash[base..base + 116].copy_from_slice(&config);
-    // A second copy in the other data sector, as the SDK's alternating sectors may hold.
-    flash[base + 0x1000..base + 0x1000 + 116].copy_from_slice(&config);
-    std::fs::write(&path, flash).map_err(|e| e.to_string())
-}
-
 fn scrub(elf: &Path) -> Result<(), String> {
     let old = Network::new("OldNet", "old-secret-passphrase", 3, 1)?;
     let dir = prepare("scrub")?;
-    plant_old_config(&dir, old.ssid, old.passphrase)?;
+    sdk::plant_old_firmware(&dir, Some(&old), wifi_sys::STATION_MODE)?;
     let out = boot(elf, &dir, 0, None, vec![])?;
     expect(
         &out,
@@ -474,7 +521,7 @@ fn scrub(elf: &Path) -> Result<(), String> {
 fn scrub_fails(elf: &Path) -> Result<(), String> {
     let old = Network::new("OldNet", "old-secret-passphrase", 3, 1)?;
     let dir = prepare("scrub-fails")?;
-    plant_old_config(&dir, old.ssid, old.passphrase)?;
+    sdk::plant_old_firmware(&dir, Some(&old), wifi_sys::STATION_MODE)?;
     let mut reason = 0;
     let mut rtc = None;
     for boot_number in 1..=ramkey::boot::MAX_SCRUB_ATTEMPTS as usize + 2 {

@@ -109,6 +109,9 @@ pub fn run_all(filter: &str) -> Result<(), String> {
             report.check("emulated ELF: every l32r literal is 4-byte aligned", || {
                 literals_aligned(&out.elf)
             });
+            report.check("emulated ELF: every function symbol is on its code", || {
+                symbols_on_code(&out)
+            });
             report.check("emulated ELF: no reference to a persistent setter", || {
                 no_persistent_references(&out.elf)
             });
@@ -130,6 +133,19 @@ pub fn run_all(filter: &str) -> Result<(), String> {
                     for (name, scenario) in crate::scenarios::all() {
                         report.check(&format!("scenario: {name}"), || scenario(elf));
                     }
+                    report.check(
+                        "scenario: SDK: a panic ends in a watchdog reset, the record stays trusted",
+                        || {
+                            let panicking = firmware::emulated_elf("test-panic")?;
+                            crate::scenarios::sdk::panic_path(&panicking, elf)
+                        },
+                    );
+                    for canary in crate::scenarios::sdk::canaries() {
+                        let verb = if canary.holds { "holds" } else { "fails" };
+                        report.check(&format!("canary ({verb}): {}", canary.name), || {
+                            run_canary(&canary)
+                        });
+                    }
                 }
                 None => report.check("scenarios", || {
                     Err("the emulated build produced no QEMU ELF: no scenario could run".to_owned())
@@ -149,6 +165,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
     report.check(
         "literal-pool bug still present without the fix (canary)",
         literal_fix_still_needed,
+    );
+    report.check(
+        "GNU ld relaxation still moves __wrap_ symbols off their code (canary)",
+        relaxation_still_broken,
     );
     report.check(
         "flash bus: a byte load from flash is caught (canary)",
@@ -388,6 +408,78 @@ fn flash_size_boot(size: FlashSize) -> Result<(), String> {
     )
 }
 
+/// Builds a canary's firmware and runs its scenario: it must fail (or, for a layered
+/// defence, still pass).
+fn run_canary(canary: &crate::scenarios::sdk::Canary) -> Result<(), String> {
+    let options = BuildOptions {
+        features: canary.features.iter().map(|f| (*f).to_owned()).collect(),
+        ..BuildOptions::default()
+    };
+    let out = firmware::build_with(&options, &LinkMode::Emulated, LiteralFix::Apply)?;
+    let elf = out.emu_elf.ok_or("not an emulated build")?;
+    match ((canary.scenario)(&elf), canary.holds) {
+        (Err(e), false) => {
+            let first = e.lines().next().unwrap_or_default();
+            println!(
+                "        caught: {}",
+                first.chars().take(200).collect::<String>()
+            );
+            Ok(())
+        }
+        (Ok(()), false) => Err(format!(
+            "the scenario passed without the defence ({}): it does not show the defence works",
+            canary.features.join(", ")
+        )),
+        (Ok(()), true) => Ok(()),
+        (Err(e), true) => Err(format!("the remaining defence did not hold alone:\n{e}")),
+    }
+}
+
+/// The object file of the project's code in a build's output folder.
+fn own_object(out: &firmware::BuildOutput) -> std::path::PathBuf {
+    let folder = match out.mode {
+        LinkMode::Emulated => "obj-emu",
+        LinkMode::Sdk(_) => "obj-sdk",
+    };
+    out.elf
+        .parent()
+        .map(|d| d.join(folder).join("ramkey-firmware.o"))
+        .unwrap_or_default()
+}
+
+fn symbols_on_code(out: &firmware::BuildOutput) -> Result<(), String> {
+    let compared = checks::symbols_on_their_code(&out.elf, &own_object(out))?;
+    println!("        {compared} function symbols start with their object's first instruction");
+    Ok(())
+}
+
+/// Links with GNU ld's relaxation on: some `__wrap_` symbol must land off its code. If none
+/// does, binutils was fixed and `--no-relax` can go.
+fn relaxation_still_broken() -> Result<(), String> {
+    let extras = firmware::LinkExtras {
+        tag: "relaxed".to_owned(),
+        relax: true,
+        ..firmware::LinkExtras::default()
+    };
+    let out = firmware::build_with_extras(
+        &BuildOptions::default(),
+        &LinkMode::Emulated,
+        LiteralFix::Apply,
+        &extras,
+    )?;
+    match checks::symbols_on_their_code(&out.elf, &own_object(&out)) {
+        Err(e) if e.contains("__wrap_") => {
+            println!(
+                "        relaxed link: {}",
+                e.lines().nth(1).unwrap_or_default().trim()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("the relaxed link failed the check otherwise:\n{e}")),
+        Ok(_) => Err("every symbol is on its code with relaxation: binutils may be fixed, and --no-relax may go (xtask/src/firmware.rs)".to_owned()),
+    }
+}
+
 /// The flash-bus check must see a byte load from flash: the canary build does one at boot.
 fn flashbus_canary() -> Result<(), String> {
     let elf = &firmware::emulated_elf("flashbus-canary")?;
@@ -469,6 +561,7 @@ fn sdk_build(
         LiteralFix::Apply,
     )?;
     literals_aligned(&out.elf)?;
+    symbols_on_code(&out)?;
     no_persistent_references(&out.elf)?;
     let report = checks::size_report(&out)?;
     crate::budget::check(&out, &report)?;
@@ -538,6 +631,7 @@ fn wrap_probe() -> Result<(), String> {
         objects: probe.clone(),
         no_wrap: false,
         tag: "wrap-probe".to_owned(),
+        relax: false,
     };
     let out =
         firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &wrapped)?;
@@ -549,6 +643,7 @@ fn wrap_probe() -> Result<(), String> {
         objects: probe,
         no_wrap: true,
         tag: "no-wrap-probe".to_owned(),
+        relax: false,
     };
     let out =
         firmware::build_with_extras(&options, &LinkMode::Emulated, LiteralFix::Apply, &unwrapped)?;
