@@ -47,32 +47,31 @@ pub fn checksum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(at::CHECKSUM_SEED, |acc, b| acc ^ b)
 }
 
-/// What a rule writes over a field of the block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fill {
-    /// Every byte becomes this value.
-    Byte(u8),
-    /// A little-endian `u32` (a length field).
-    Word(u32),
-}
-
-/// One field of the block and the value the firewall stores there.
+/// One field of the block and the byte the firewall stores in each of its bytes. Compact on
+/// purpose: the table lives in DRAM (`.rodata`), where every byte is the SDK heap's.
 #[derive(Clone, Copy, Debug)]
 struct Rule {
     offset: u16,
-    len: u16,
-    fill: Fill,
+    len: u8,
+    fill: u8,
+    /// Distance between AP-cache slots for a slot field (0 for the others).
+    stride: u8,
     /// A credential (a secret or the network's name), rather than a safe default or a
     /// merely identifying value (a BSSID): counted in reports and checked by
     /// [`holds_credentials`].
     credential: bool,
 }
 
-const fn rule(offset: usize, len: usize, fill: Fill, credential: bool) -> Rule {
+const fn rule(offset: usize, len: usize, fill: u8, credential: bool) -> Rule {
+    slot_rule(offset, len, fill, 0, credential)
+}
+
+const fn slot_rule(offset: usize, len: usize, fill: u8, stride: usize, credential: bool) -> Rule {
     Rule {
         offset: offset as u16,
-        len: len as u16,
+        len: len as u8,
         fill,
+        stride: stride as u8,
         credential,
     }
 }
@@ -80,83 +79,73 @@ const fn rule(offset: usize, len: usize, fill: Fill, credential: bool) -> Rule {
 /// AP-cache slots in the block (M2).
 pub const SLOTS: usize = at::SLOTS;
 
-/// The block's fields and what the firewall stores in them (offsets from M2's table).
-const RULES: [Rule; 15 + 6 * SLOTS] = {
-    let fixed = [
-        // Opmode "none" and auto-connect off: nothing stored starts a radio (M16, M18).
-        rule(at::OPMODE, 1, Fill::Byte(0), false),
-        rule(at::AUTO_CONNECT, 1, Fill::Byte(0), false),
-        // Station: ssid_len, SSID, "derive the PMK again", password and its NUL, PMK, WEP key,
-        // bssid_set, BSSID.
-        rule(at::STA_SSID_LEN, 4, Fill::Word(0), false),
-        rule(at::STA_SSID, 32, Fill::Byte(0), true),
-        rule(at::STA_PMK_INVALID, 1, Fill::Byte(1), false),
-        rule(at::STA_PASSWORD, 64, Fill::Byte(0), true),
-        rule(at::STA_PASSWORD + 64, 1, Fill::Byte(0), false),
-        rule(at::STA_PMK, 32, Fill::Byte(0xFF), true),
-        rule(at::STA_WEP_KEY, 16, Fill::Byte(0), true),
-        rule(at::STA_BSSID_SET, 1, Fill::Byte(0), false),
-        rule(at::STA_BSSID, 6, Fill::Byte(0), false),
-        // SoftAP: password and its NUL, PMK.
-        rule(at::AP_PASSWORD, 64, Fill::Byte(0), true),
-        rule(at::AP_PASSWORD + 64, 1, Fill::Byte(0), false),
-        rule(at::AP_PMK, 32, Fill::Byte(0xFF), true),
-        // The AP-cache size stays; the slots below are marked free (SSID byte 0xFF).
-        rule(at::CURRENT_AP, 1, Fill::Byte(0), false),
-    ];
-    let mut all = [rule(0, 0, Fill::Byte(0), false); 15 + 6 * SLOTS];
-    let mut i = 0;
-    while i < fixed.len() {
-        all[i] = fixed[i];
-        i += 1;
-    }
-    let mut slot = 0;
-    while slot < SLOTS {
-        let k = fixed.len() + 6 * slot;
-        let record = slot * at::SLOT_STRIDE;
-        let bssid = slot * at::SLOT_BSSID_STRIDE;
-        all[k] = rule(at::SLOT_SSID_LEN + record, 4, Fill::Word(u32::MAX), false);
-        all[k + 1] = rule(at::SLOT_SSID + record, 32, Fill::Byte(0xFF), true);
-        all[k + 2] = rule(at::SLOT_PASSWORD + record, 64, Fill::Byte(0xFF), true);
-        all[k + 3] = rule(at::SLOT_BSSID_SET + bssid, 1, Fill::Byte(0), false);
-        all[k + 4] = rule(at::SLOT_BSSID + bssid, 6, Fill::Byte(0), false);
-        all[k + 5] = rule(at::SLOT_PMK + 32 * slot, 32, Fill::Byte(0xFF), true);
-        slot += 1;
-    }
-    all
-};
+/// The block's fields outside the AP cache and what the firewall stores in them (M2's table).
+const FIXED: [Rule; 15] = [
+    // Opmode "none" and auto-connect off: nothing stored starts a radio (M16, M18).
+    rule(at::OPMODE, 1, 0, false),
+    rule(at::AUTO_CONNECT, 1, 0, false),
+    // Station: ssid_len, SSID, "derive the PMK again", password and its NUL, PMK, WEP key,
+    // bssid_set, BSSID.
+    rule(at::STA_SSID_LEN, 4, 0, false),
+    rule(at::STA_SSID, 32, 0, true),
+    rule(at::STA_PMK_INVALID, 1, 1, false),
+    rule(at::STA_PASSWORD, 64, 0, true),
+    rule(at::STA_PASSWORD + 64, 1, 0, false),
+    rule(at::STA_PMK, 32, 0xFF, true),
+    rule(at::STA_WEP_KEY, 16, 0, true),
+    rule(at::STA_BSSID_SET, 1, 0, false),
+    rule(at::STA_BSSID, 6, 0, false),
+    // SoftAP: password and its NUL, PMK.
+    rule(at::AP_PASSWORD, 64, 0, true),
+    rule(at::AP_PASSWORD + 64, 1, 0, false),
+    rule(at::AP_PMK, 32, 0xFF, true),
+    // The AP-cache size stays; the slots are marked free (SSID byte 0xFF).
+    rule(at::CURRENT_AP, 1, 0, false),
+];
+
+/// One AP-cache slot's fields (slot 0's offsets; slot `n` is `n * stride` further).
+const SLOT: [Rule; 6] = [
+    slot_rule(at::SLOT_SSID_LEN, 4, 0xFF, at::SLOT_STRIDE, false),
+    slot_rule(at::SLOT_SSID, 32, 0xFF, at::SLOT_STRIDE, true),
+    slot_rule(at::SLOT_PASSWORD, 64, 0xFF, at::SLOT_STRIDE, true),
+    slot_rule(at::SLOT_BSSID_SET, 1, 0, at::SLOT_BSSID_STRIDE, false),
+    slot_rule(at::SLOT_BSSID, 6, 0, at::SLOT_BSSID_STRIDE, false),
+    slot_rule(at::SLOT_PMK, 32, 0xFF, 32, true),
+];
+
+/// Every field rule: the fixed ones, then each slot's.
+fn rules() -> impl Iterator<Item = Rule> {
+    FIXED.iter().copied().chain((0..SLOTS).flat_map(|slot| {
+        SLOT.iter().map(move |r| Rule {
+            offset: r.offset + (slot * usize::from(r.stride)) as u16,
+            ..*r
+        })
+    }))
+}
 
 impl Rule {
-    /// The byte this rule stores at block offset `at` (inside the rule).
-    fn byte_at(&self, at: u32) -> u8 {
-        match self.fill {
-            Fill::Byte(b) => b,
-            Fill::Word(w) => w.to_le_bytes()[((at - u32::from(self.offset)) % 4) as usize],
-        }
-    }
-
     fn range(&self) -> core::ops::Range<u32> {
         u32::from(self.offset)..u32::from(self.offset) + u32::from(self.len)
     }
 }
 
-/// What the firewall did, since it was created.
+/// What the firewall did, since it was created (each count saturates).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Writes that reached flash with at least one byte changed.
-    pub writes_cleaned: u32,
+    pub writes_cleaned: u16,
     /// Credential fields that held something (not all 0x00, not all 0xFF).
-    pub fields_blanked: u32,
+    pub fields_blanked: u16,
     /// Occurrences of a named secret wiped.
-    pub secrets_wiped: u32,
+    pub secrets_wiped: u16,
     /// Flag records whose checksum was set to the cleaned block's.
-    pub checksums_fixed: u32,
+    pub checksums_fixed: u16,
     /// Read-backs answered with the bytes the SDK asked to write.
-    pub read_backs_answered: u32,
+    pub read_backs_answered: u16,
     /// Writes refused.
-    pub refused: u32,
+    pub refused: u16,
     /// Sectors of the parameter area erased.
-    pub erases: u32,
+    pub erases: u16,
 }
 
 /// Why a write was refused.
@@ -215,7 +204,8 @@ pub struct Firewall {
     area: u32,
     /// The last write that reached flash changed: (address, length). The SDK reads it back
     /// next (M7).
-    pending: Option<(u32, u32)>,
+    /// A length of 0 means none (4 bytes less of DRAM than an `Option`).
+    pending: (u32, u32),
     /// Checksum of the first 32 bytes of the cleaned block last written to each data sector.
     block_checksum: [Option<u8>; 2],
     counters: Counters,
@@ -226,7 +216,7 @@ impl Firewall {
     pub const fn new(area: u32) -> Firewall {
         Firewall {
             area,
-            pending: None,
+            pending: (0, 0),
             block_checksum: [None, None],
             counters: Counters {
                 writes_cleaned: 0,
@@ -269,10 +259,10 @@ impl Firewall {
     /// An erase of `sector` is about to happen (always allowed: erasing cannot store a
     /// secret). Forgets a pending read-back.
     pub fn erase(&mut self, sector: u16) {
-        self.pending = None;
+        self.pending = (0, 0);
         let address = u32::from(sector) * SECTOR_SIZE;
         if self.touches_area(address, SECTOR_SIZE) {
-            self.counters.erases += 1;
+            self.counters.erases = self.counters.erases.saturating_add(1);
             let relative = (address - self.area) / SECTOR_SIZE;
             if let Some(slot) = self.block_checksum.get_mut(relative as usize) {
                 *slot = None;
@@ -284,11 +274,11 @@ impl Firewall {
     /// read-back of the last cleaned write: the caller then copies that write's source buffer
     /// over the bytes read, so the SDK's compare succeeds while flash keeps the cleaned bytes.
     pub fn read_back(&mut self, address: u32, len: u32) -> bool {
-        let answer = self.pending == Some((address, len));
+        let answer = len != 0 && self.pending == (address, len);
         if answer {
-            self.counters.read_backs_answered += 1;
+            self.counters.read_backs_answered = self.counters.read_backs_answered.saturating_add(1);
         }
-        self.pending = None;
+        self.pending = (0, 0);
         answer
     }
 
@@ -303,15 +293,15 @@ impl Firewall {
         secrets: &[&[u8]],
         flash: &mut impl FnMut(u32, &[u8]) -> Result<(), E>,
     ) -> Result<Verdict, E> {
-        self.pending = None;
+        self.pending = (0, 0);
         let len = data.len() as u32;
         let in_area = self.touches_area(address, len);
         if in_area && (!address.is_multiple_of(4) || !len.is_multiple_of(4)) {
-            self.counters.refused += 1;
+            self.counters.refused = self.counters.refused.saturating_add(1);
             return Ok(Verdict::Refused(Refusal::Unaligned));
         }
         let Some(occurrences) = find_secrets(data, secrets) else {
-            self.counters.refused += 1;
+            self.counters.refused = self.counters.refused.saturating_add(1);
             return Ok(Verdict::Refused(Refusal::TooManySecrets));
         };
         let flag_record = address == self.area + 2 * SECTOR_SIZE && len == FLAG_LEN;
@@ -368,12 +358,15 @@ impl Firewall {
             return Ok(Verdict::Unchanged);
         }
         let secrets_wiped = occurrences.len() as u32;
-        self.pending = Some((address, len));
-        self.counters.writes_cleaned += 1;
-        self.counters.fields_blanked += fields;
-        self.counters.secrets_wiped += secrets_wiped;
+        self.pending = (address, len);
+        self.counters.writes_cleaned = self.counters.writes_cleaned.saturating_add(1);
+        self.counters.fields_blanked = self.counters.fields_blanked.saturating_add(fields as u16);
+        self.counters.secrets_wiped = self
+            .counters
+            .secrets_wiped
+            .saturating_add(secrets_wiped as u16);
         if checksum_fixed {
-            self.counters.checksums_fixed += 1;
+            self.counters.checksums_fixed = self.counters.checksums_fixed.saturating_add(1);
         }
         Ok(Verdict::Cleaned {
             fields,
@@ -384,15 +377,11 @@ impl Firewall {
 
     /// Every rule's overlap with `len` bytes written at `address`: (rule, first, end) as
     /// indices into the written bytes.
-    fn spans(
-        &self,
-        address: u32,
-        len: usize,
-    ) -> impl Iterator<Item = (&'static Rule, usize, usize)> + '_ {
+    fn spans(&self, address: u32, len: usize) -> impl Iterator<Item = (Rule, usize, usize)> + '_ {
         let end = address as u64 + len as u64;
         (0..2u32).flat_map(move |sector| {
             let base = self.area + sector * SECTOR_SIZE;
-            RULES.iter().filter_map(move |rule| {
+            rules().filter_map(move |rule| {
                 let range = rule.range();
                 let lo = (u64::from(base + range.start)).max(u64::from(address));
                 let hi = (u64::from(base + range.end)).min(end);
@@ -410,10 +399,7 @@ impl Firewall {
     /// Applies the field rules to a chunk written at `at`.
     fn apply_rules(&self, at: u32, out: &mut [u8]) {
         for (rule, from, to) in self.spans(at, out.len()) {
-            let base_offset = (at + from as u32 - self.area) % SECTOR_SIZE;
-            for (i, byte) in out[from..to].iter_mut().enumerate() {
-                *byte = rule.byte_at(base_offset + i as u32);
-            }
+            out[from..to].fill(rule.fill);
         }
     }
 
@@ -474,7 +460,7 @@ pub fn holds_credentials<E>(
 ) -> Result<bool, E> {
     let mut field = [0u8; 64];
     let mut found = false;
-    for rule in RULES.iter().filter(|r| r.credential) {
+    for rule in rules().filter(|r| r.credential) {
         let bytes = &mut field[..usize::from(rule.len)];
         read(u32::from(rule.offset), bytes)?;
         found |= !is_blank(bytes);

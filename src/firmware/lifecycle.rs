@@ -124,60 +124,44 @@ fn stored_flash_state() -> FlashState {
     }
 }
 
-/// The boot decision, made in `user_init`, waiting for the init-done callback.
+/// The boot decision as `user_init` saw it: whether it opens setup (so that the setup access
+/// point's config is in RAM before any SoftAP starts). The init-done callback decides again
+/// from the same inputs, which nothing changes in between, rather than keep the plan in DRAM.
 pub struct Prepared {
-    plan: Option<boot::BootPlan>,
-    record: RecordState,
+    opens_setup: bool,
 }
 
 impl Prepared {
     /// Nothing decided (bench builds).
     #[cfg(feature = "bench")]
     pub fn none() -> Prepared {
-        Prepared {
-            plan: None,
-            record: RecordState::Absent,
-        }
+        Prepared { opens_setup: false }
     }
 
     /// Whether this boot is going to open the setup access point.
     pub fn opens_setup(&self) -> bool {
-        matches!(
-            self.plan,
-            Some(boot::BootPlan {
-                mode: Mode::Setup,
-                ..
-            })
-        )
+        self.opens_setup
     }
 }
 
-static PREPARED: Global<Option<Prepared>> = Global::new(None);
+/// What [`prepare`] saw, to check that [`start`] decides the same.
+static PREPARED_SETUP: Global<Option<bool>> = Global::new(None);
 
 /// Decides (no side effects). Called from `user_init`.
 pub fn prepare(reason: u32) -> Prepared {
+    let (plan, _) = gather_and_decide(reason);
+    let opens_setup = matches!(plan.mode, Mode::Setup);
+    PREPARED_SETUP.with(|p| *p = Some(opens_setup));
+    Prepared { opens_setup }
+}
+
+/// Carries out the boot decision. Called once, from the init-done callback.
+pub fn start(reason: u32) {
     let (plan, record) = gather_and_decide(reason);
-    Prepared {
-        plan: Some(plan),
-        record,
+    let prepared = PREPARED_SETUP.with(|p| *p);
+    if prepared != Some(matches!(plan.mode, Mode::Setup)) {
+        error!("the boot decision changed since user_init: decision bug");
     }
-}
-
-/// Keeps the decision for [`start`].
-pub fn keep(prepared: Prepared) {
-    PREPARED.with(|p| *p = Some(prepared));
-}
-
-/// Carries out the decision [`prepare`] made. Called once, from the init-done callback.
-pub fn start() {
-    let Some(Prepared {
-        plan: Some(plan),
-        record,
-    }) = PREPARED.with(Option::take)
-    else {
-        error!("no boot decision was prepared: decision bug");
-        return;
-    };
     let loaded = rtc_record::load(&SdkRtc);
     execute(plan, record, loaded);
 }

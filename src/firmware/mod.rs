@@ -207,7 +207,6 @@ pub extern "C" fn user_init() {
     {
         let prepared = lifecycle::prepare(reason);
         quiet_radio(&prepared);
-        lifecycle::keep(prepared);
     }
     #[cfg(feature = "bench")]
     quiet_radio(&lifecycle::Prepared::none());
@@ -223,7 +222,7 @@ unsafe extern "C" fn on_init_done() {
         return;
     }
     #[allow(unreachable_code, reason = "bench builds stop before the lifecycle")]
-    lifecycle::start();
+    lifecycle::start(reset_reason());
 }
 
 /// A station config with every byte zero (the SDK's "nothing set").

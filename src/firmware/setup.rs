@@ -217,9 +217,8 @@ pub(crate) fn read_identity_with(
     decoded
 }
 
-/// The setup access point as `user_init` prepared it: its name, or why there is none.
-static PREPARED_AP: Global<Option<Result<heapless::String<16>, identity::IdentityError>>> =
-    Global::new(None);
+/// The setup access point as `user_init` prepared it: ready, or why there is none.
+static PREPARED_AP: Global<Option<Result<(), identity::IdentityError>>> = Global::new(None);
 
 /// The setup access point's name for this chip.
 fn ap_name() -> heapless::String<16> {
@@ -251,7 +250,7 @@ pub fn prepare_access_point() {
                 error!("setup: the SDK refused the soft AP configuration");
                 return;
             }
-            Ok(name)
+            Ok(())
         }
         Err(e) => Err(e),
     };
@@ -276,7 +275,7 @@ pub fn start() {
         })
     } else {
         match PREPARED_AP.with(Option::take) {
-            Some(prepared) => prepared,
+            Some(prepared) => prepared.map(|()| ap_name()),
             None => {
                 error!("setup: the access point was not prepared in user_init");
                 deep_sleep(RETRY_SLEEP_MICROS);

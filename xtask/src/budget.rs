@@ -5,9 +5,11 @@
 //! in the commit), not something that happens. DRAM is the scarce region: whatever ramkey's
 //! static data (`.data` + `.rodata` + `.bss`) does not take is the SDK's heap.
 //!
-//! Without the SDK the report cannot tell the emulated SDK's string literals from ramkey's
-//! (`checks::size_report` says so), so emulated builds have their own, looser figures; the
-//! SDK figures are the exact ones and apply whenever `ESP8266_NONOS_SDK` is set.
+//! Without the SDK the report attributes the emulated SDK's code, data and the constants only
+//! its code references to the emulator, but merged string sections shared by both stay in
+//! ramkey's column, and that link is not relaxed (`firmware.rs`), so emulated builds have
+//! their own figures; the SDK figures are the exact ones and apply whenever
+//! `ESP8266_NONOS_SDK` is set.
 
 use serde_json::Value;
 
@@ -30,8 +32,10 @@ pub struct Budget {
 /// The DRAM region the SDK's linker script gives `.data`, `.rodata`, `.bss` and the heap.
 pub const DRAM_BYTES: u64 = 81_920;
 
-/// Budgets by link mode and profile. Measured when set (README, "Size"): SDK development
-/// 54,684 flash / 14,286 DRAM, production 48,870 / 10,343 with 40,908 B of heap left.
+/// Budgets by link mode and profile. Measured when set (README, "Measurements"): SDK
+/// development 60,680 flash / 15,293 DRAM with 35,936 B of heap left, production 54,133 /
+/// 10,544 with 40,692 B left; emulated development 57,238 / 16,788, production 51,097 /
+/// 11,994.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         (true, false) => Budget {
@@ -48,15 +52,15 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
             heap_left: Some(40_000),
         },
         (false, false) => Budget {
-            flash: 56 * 1024,
+            flash: 60 * 1024,
             iram: 1024,
-            dram: 21 * 1024,
+            dram: 17 * 1024,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 50 * 1024,
+            flash: 54 * 1024,
             iram: 1024,
-            dram: 17 * 1024,
+            dram: 12 * 1024,
             heap_left: None,
         },
     }

@@ -197,6 +197,108 @@ pub fn sizes_from_map(map: &str, own: &[String]) -> Sizes {
     sizes
 }
 
+/// Bytes of the project's anonymous `.rodata` constants (string literals, tables) that only
+/// the emulated SDK's code references: every relocation that reaches them sits in an emulator
+/// function (its name starts `ramkey_emu`, or it is in a `ramkey_emu` section) or in the
+/// literal pool of one.
+pub fn emulator_constants(elf: &Path, map: &str) -> Result<u64, String> {
+    use object::ObjectSymbol;
+    let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let inputs = crate::audit::input_sections(map);
+    let is_emulator_section = |name: &str| name.contains("ramkey_emu");
+    let mut functions: Vec<(u64, u64, bool)> = file
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.is_definition())
+        .filter_map(|s| {
+            let name = format!("{:#}", rustc_demangle::demangle(s.name().ok()?));
+            let section = inputs
+                .iter()
+                .find(|i| i.address <= s.address() && s.address() < i.address + i.size)
+                .map_or("", |i| i.name.as_str());
+            let emulator = name.starts_with("ramkey_emu") || is_emulator_section(section);
+            Some((s.address(), s.size(), emulator))
+        })
+        .collect();
+    functions.sort();
+    let by_emulator = |address: u64| -> bool {
+        let containing = functions
+            .iter()
+            .rev()
+            .find(|(a, size, _)| *a <= address && address < a + (*size).max(1));
+        let following = functions.iter().find(|(a, _, _)| *a > address);
+        containing.or(following).is_some_and(|(_, _, e)| *e)
+    };
+    let constants: Vec<&crate::audit::InputSection> = inputs
+        .iter()
+        .filter(|i| i.object.starts_with("ramkey-firmware") && i.name.starts_with(".rodata."))
+        .collect();
+    let constant_at = |address: u64| {
+        constants
+            .iter()
+            .position(|c| c.address <= address && address < c.address + c.size)
+    };
+    // Per constant: referenced at all; referenced from code that is not the emulator's; and
+    // the constants it is referenced from (a table of pieces pointing at a string).
+    let mut referenced = vec![false; constants.len()];
+    let mut shared = vec![false; constants.len()];
+    let mut edges = Vec::new();
+    // The word a 32-bit relocation left in the image is the address it resolved to (the
+    // emitted relocations' addends for section symbols are not reliable for this target).
+    const R_XTENSA_32: u32 = 1;
+    for section in file.sections() {
+        let data = section.data().unwrap_or_default();
+        for (offset, relocation) in section.relocations() {
+            if relocation.flags()
+                != (object::RelocationFlags::Elf {
+                    r_type: R_XTENSA_32,
+                })
+            {
+                continue;
+            }
+            let Some(at) = offset
+                .checked_sub(section.address())
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| i + 4 <= data.len())
+            else {
+                continue;
+            };
+            let target = u64::from(u32::from_le_bytes([
+                data[at],
+                data[at + 1],
+                data[at + 2],
+                data[at + 3],
+            ]));
+            let Some(k) = constant_at(target) else {
+                continue;
+            };
+            referenced[k] = true;
+            match constant_at(offset) {
+                Some(from) => edges.push((from, k)),
+                None if !by_emulator(offset) => shared[k] = true,
+                None => {}
+            }
+        }
+    }
+    // A constant that a shared constant points at is shared too.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &(from, to) in &edges {
+            if shared[from] && !shared[to] {
+                shared[to] = true;
+                changed = true;
+            }
+        }
+    }
+    Ok(constants
+        .iter()
+        .zip(referenced.iter().zip(&shared))
+        .filter(|(_, (r, s))| **r && !**s)
+        .map(|(c, _)| c.size)
+        .sum())
+}
+
 /// Section sizes of an ELF by name.
 fn elf_section_sizes(elf: &Path) -> Result<BTreeMap<String, u64>, String> {
     let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
@@ -211,12 +313,14 @@ fn elf_section_sizes(elf: &Path) -> Result<BTreeMap<String, u64>, String> {
 pub fn size_report(out: &BuildOutput) -> Result<serde_json::Value, String> {
     let map = fs::read_to_string(&out.map)
         .map_err(|e| format!("cannot read {}: {e}", out.map.display()))?;
-    let sizes = sizes_from_map(&map, &out.own_objects);
+    let mut sizes = sizes_from_map(&map, &out.own_objects);
     let totals = elf_section_sizes(&out.elf)?;
     let linked_with = match &out.mode {
         LinkMode::Emulated => {
-            "emulated SDK: its named code and data count as `emulator`; its anonymous \
-             constants (string literals) cannot be told apart and stay in `ramkey`; \
+            let constants = emulator_constants(&out.elf, &map)?;
+            *sizes.emulator.entry(".rodata".to_owned()).or_default() += constants;
+            "emulated SDK: its named code and data, and the anonymous constants only its code \
+             references, count as `emulator`; constants shared with ramkey stay in `ramkey`; \
              set ESP8266_NONOS_SDK for exact numbers"
         }
         LinkMode::Sdk(_) => "NONOS SDK",

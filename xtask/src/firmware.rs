@@ -312,7 +312,7 @@ pub fn build_with_extras(
     // own flash calls), so the symbol lands inside its literal pool and the first call executes
     // data. `cargo xtask test` checks every function symbol against its object and shows the
     // relaxed link still breaks (a canary, like the literal-pool one).
-    if !extras.relax {
+    if !extras.relax && *mode == LinkMode::Emulated {
         link.arg("-Wl,--no-relax");
     }
     link.args([

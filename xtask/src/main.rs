@@ -3,6 +3,7 @@
 //! Plain arguments, no framework: `cargo xtask help` lists the commands. Each command
 //! installs what it needs first (see [`setup`]), so they work on a fresh machine.
 
+mod audit;
 mod bench;
 mod budget;
 mod checks;
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
         Some("provision-key") => provision::command(&args[1..]),
         Some("portal") => portal::command(&args[1..]),
         Some("bench") => bench::run(),
+        Some("sdk-audit") => audit::command(),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("setup") => setup::ensure_all().map(|_| ()),
         Some("help" | "--help" | "-h") | None => {

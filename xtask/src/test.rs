@@ -167,6 +167,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
         literal_fix_still_needed,
     );
     report.check(
+        "sdk-audit: the reviewed list is well formed, the audit reads a fixture link",
+        audit_fixture,
+    );
+    report.check(
         "GNU ld relaxation still moves __wrap_ symbols off their code (canary)",
         relaxation_still_broken,
     );
@@ -204,6 +208,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
                 sdk_build(&sdk, &esptool, &production)
             });
             report.check(
+                "SDK audit: every flash write and erase in the link is reviewed, the SDK's go through the firewall",
+                || sdk_audit(&sdk),
+            );
+            report.check(
                 "SDK production: ramkey's object calls no console/UART function",
                 || sdk_production_console(&sdk),
             );
@@ -212,6 +220,7 @@ pub fn run_all(filter: &str) -> Result<(), String> {
             for name in [
                 "SDK build links and makes valid images",
                 "SDK production build links and makes valid images",
+                "SDK audit: every flash write and erase in the link is reviewed, the SDK's go through the firewall",
                 "SDK production: ramkey's object calls no console/UART function",
             ] {
                 report.skip(name, "ESP8266_NONOS_SDK is not set");
@@ -406,6 +415,58 @@ fn flash_size_boot(size: FlashSize) -> Result<(), String> {
             ),
         ],
     )
+}
+
+/// The audit's list parses, and its extraction finds in a small link of the project's own what
+/// that link holds: the wrapped calls attributed to their caller, the wrapper's call of the
+/// original, the driver's call of the ROM routine.
+fn audit_fixture() -> Result<(), String> {
+    let list = std::fs::read_to_string(crate::audit::list_path()).map_err(|e| e.to_string())?;
+    let entries = crate::audit::parse_list(&list)?;
+    let found = crate::audit::fixture_references(&util::out_dir().join("audit-fixture"))?;
+    let reference = |object: &str, function: &str, target: &str| crate::audit::Reference {
+        object: object.to_owned(),
+        function: function.to_owned(),
+        target: target.to_owned(),
+    };
+    let expected = vec![
+        reference("fixture-driver.o", "spi_flash_write", "SPIWrite"),
+        reference(
+            "fixture-firewall.o",
+            "__wrap_spi_flash_write",
+            "spi_flash_write",
+        ),
+        reference(
+            "fixture-sdk.o",
+            "sdk_like_save",
+            "__wrap_spi_flash_erase_sector",
+        ),
+        reference("fixture-sdk.o", "sdk_like_save", "__wrap_spi_flash_write"),
+    ];
+    if found != expected {
+        return Err(format!(
+            "the fixture gave {found:#?}, expected {expected:#?}"
+        ));
+    }
+    let (missing, _) = crate::audit::compare(&found, &entries);
+    if missing.len() != found.len() {
+        return Err("the fixture's references should not be on the SDK's list".to_owned());
+    }
+    println!(
+        "        {} reviewed entries; the fixture's {} references found and attributed",
+        entries.len(),
+        found.len()
+    );
+    Ok(())
+}
+
+fn sdk_audit(sdk: &std::path::Path) -> Result<(), String> {
+    let out = firmware::build_with(
+        &BuildOptions::default(),
+        &LinkMode::Sdk(sdk.to_path_buf()),
+        LiteralFix::Apply,
+    )?;
+    crate::audit::audit(&out.elf, &out.map)
 }
 
 /// Builds a canary's firmware and runs its scenario: it must fail (or, for a layered
