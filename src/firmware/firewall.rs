@@ -61,7 +61,7 @@ fn with_known_secrets<R>(f: impl FnOnce(&[&[u8]]) -> R) -> R {
     hex(&stored, true, &mut hex_forms[1]);
     hex(&testing, false, &mut hex_forms[2]);
     hex(&testing, true, &mut hex_forms[3]);
-    let identity = super::setup::read_identity().ok();
+    let identity = super::setup::read_identity_with(super::flash::REAL_READ).ok();
     let mut secrets: heapless::Vec<&[u8], 7> = heapless::Vec::new();
     if have_stored {
         let _ = secrets.push(&stored);

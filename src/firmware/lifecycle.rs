@@ -98,8 +98,7 @@ fn stored_flash_state() -> FlashState {
             let Some(words) = words.get_mut(..count) else {
                 return Err(());
             };
-            // SAFETY: `words` is a 4-aligned writable buffer of `count` words.
-            let code = unsafe { wifi_sys::spi_flash_read(start, words.as_mut_ptr(), end - start) };
+            let code = super::flash::read(start, words);
             let skip = (base + offset - start) as usize;
             for (i, byte) in out.iter_mut().enumerate() {
                 let at = skip + i;
@@ -228,9 +227,9 @@ fn scrub_and_restart() {
     let first = sectors.first_sector();
     let count = (sectors.size / crate::flash_layout::SECTOR_SIZE) as u16;
     for sector in first..first + count {
-        // SAFETY: erasing a sector of the SDK's own parameter area, which the partition table
+        // Erasing a sector of the SDK's own parameter area, which the partition table
         // registered; nothing of ramkey lives there.
-        let result = unsafe { wifi_sys::spi_flash_erase_sector(sector) };
+        let result = super::flash::erase(sector);
         if result != 0 {
             error!("erase of sector {:#x} failed ({})", sector, result);
         }

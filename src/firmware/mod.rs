@@ -8,6 +8,7 @@
 mod bench;
 #[cfg(not(feature = "canary-no-firewall"))]
 mod firewall;
+mod flash;
 mod global;
 mod libc;
 mod lifecycle;

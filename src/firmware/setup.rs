@@ -181,18 +181,14 @@ fn ip_addr(bytes: [u8; 4]) -> wifi_sys::ip_addr {
     }
 }
 
-/// The SDK's `spi_flash_read` signature, so the identity can be read through the wrapped
-/// function (normal code) or the original (the firewall, which is that wrapper).
-pub(crate) type FlashRead = unsafe extern "C" fn(u32, *mut u32, u32) -> u32;
-
 /// Reads the setup passphrase from the identity sector.
 pub(crate) fn read_identity() -> Result<identity::SetupPassphrase, identity::IdentityError> {
-    read_identity_with(wifi_sys::spi_flash_read)
+    read_identity_with(super::flash::READ)
 }
 
-/// [`read_identity`] through the given flash read.
+/// [`read_identity`] through the given flash read (the firewall passes the SDK's own).
 pub(crate) fn read_identity_with(
-    read: FlashRead,
+    read: super::flash::FlashRead,
 ) -> Result<identity::SetupPassphrase, identity::IdentityError> {
     let offset = crate::build_config::FLASH_SIZE
         .layout()

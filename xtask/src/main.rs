@@ -39,9 +39,16 @@ commands:
         Build and boot the emulated firmware in QEMU on an erased flash, showing its console
         (--provisioned: with a fresh identity sector, so setup opens the AP). With the SDK and
         --port, flash the images to a board with esptool instead.
-  test  Host tests, both link modes the machine allows, image checks, QEMU boot tests.
+  test [filter]
+        Host tests, both link modes the machine allows, image checks, QEMU boot tests, the
+        SDK-model scenarios and their canaries. With a filter: only the checks whose name
+        contains it (for development; it says it was not a full run).
   size [build options]
-        The Rust share of each memory region, as a table and target/ramkey/size.json.
+        The Rust share of each memory region, as a table and target/ramkey/size.json, against
+        the size budgets (xtask/src/budget.rs).
+  sdk-audit
+        With ESP8266_NONOS_SDK: every flash write and erase in the SDK link, by function,
+        against the reviewed list xtask/sdk-audit.txt.
   provision-key (--mac AA:BB:CC:DD:EE:FF | --port <serial>) [--flash-size S] [--out DIR]
         Generate a device's setup passphrase: identity sector (written to the board with
         --port), and a label with the WiFi QR code in target/provision/<ssid>/.
