@@ -209,6 +209,13 @@ pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, Stri
     };
     std::fs::create_dir_all(&work_dir)
         .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    // A chip always has its flash: without a file the emulated SDK would find no parameter
+    // area, and the firmware would (rightly) take an unreadable area for one to scrub.
+    let flash = work_dir.join("flash.bin");
+    if !flash.exists() {
+        std::fs::write(&flash, vec![0xFFu8; FlashSize::FourMiB.bytes() as usize])
+            .map_err(|e| format!("cannot write {}: {e}", flash.display()))?;
+    }
     let rtc_out = work_dir.join("rtc-out.bin");
     let _ = std::fs::remove_file(&rtc_out);
     let elf = std::path::absolute(elf).map_err(|e| e.to_string())?;
