@@ -437,6 +437,13 @@ pub struct BootPlan {
     pub flash_check: FlashCheck,
 }
 
+/// Whether this boot looks at the SDK's parameter area: at untrusted resets, and after a
+/// scrub's own restart. When it does not, [`decide`] ignores [`BootInputs::flash`], so a
+/// caller may skip reading flash (a warm wake, ramkey's most frequent boot, then reads none).
+pub fn flash_check_runs(reason: ResetReason, state: &BootState) -> bool {
+    !reason.trusts_record() || state.scrub_restart
+}
+
 /// Decides what this boot does (the decision table is in the module docs).
 ///
 /// ```
@@ -458,7 +465,7 @@ pub fn decide(inputs: &BootInputs) -> BootPlan {
     state.setup_requested |= inputs.setup_button;
 
     let mut flash_check = FlashCheck::NotChecked;
-    if !trusted || state.scrub_restart {
+    if flash_check_runs(inputs.reset_reason, &inputs.state) {
         match inputs.flash {
             FlashState::Clean => {
                 flash_check = if state.scrub_attempts == 0 {

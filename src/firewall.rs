@@ -300,7 +300,12 @@ impl Firewall {
             self.counters.refused = self.counters.refused.saturating_add(1);
             return Ok(Verdict::Refused(Refusal::Unaligned));
         }
-        let Some(occurrences) = find_secrets(data, secrets) else {
+        // The field rules' spans in this write, for the secret search's view of it.
+        let mut spans: heapless::Vec<(u16, u16, u8), { 15 + 6 * SLOTS }> = heapless::Vec::new();
+        for (rule, from, to) in self.spans(address, data.len()) {
+            let _ = spans.push((from as u16, to as u16, rule.fill));
+        }
+        let Some(occurrences) = find_secrets(data, &spans, secrets) else {
             self.counters.refused = self.counters.refused.saturating_add(1);
             return Ok(Verdict::Refused(Refusal::TooManySecrets));
         };
@@ -332,7 +337,7 @@ impl Firewall {
                     .take(hi.saturating_sub(start))
                     .skip(lo.saturating_sub(start))
                 {
-                    *b = 0xFF;
+                    *b = WIPE;
                 }
             }
             if flag_record && index == 0 {
@@ -469,25 +474,64 @@ pub fn holds_credentials<E>(
     Ok(found)
 }
 
-/// Where the secrets occur in `data` (byte ranges, at most [`MAX_OCCURRENCES`]); `None` when
-/// there are more.
+/// Fill of the wiped occurrences of a secret.
+const WIPE: u8 = 0xFF;
+
+/// Whether a secret could never be absent from flash: one made only of the bytes the
+/// firewall itself writes (0x00, 0x01, 0xFF) would appear in every blanked field. No real key
+/// or passphrase looks like that; such a "secret" is skipped rather than refused everywhere.
+fn is_degenerate(secret: &[u8]) -> bool {
+    secret.iter().all(|&b| matches!(b, 0x00 | 0x01 | WIPE))
+}
+
+/// Where the secrets occur in what the write would store (`data` with the field rules of
+/// `spans` and the wipes found so far applied), as byte ranges, at most
+/// [`MAX_OCCURRENCES`]; `None` when there are more. Wiping one occurrence (or blanking a
+/// field) can complete another from the bytes around it, so the search runs again over the
+/// cleaned view until it finds nothing new.
 fn find_secrets(
     data: &[u8],
+    spans: &[(u16, u16, u8)],
     secrets: &[&[u8]],
 ) -> Option<heapless::Vec<(usize, usize), MAX_OCCURRENCES>> {
-    let mut found = heapless::Vec::new();
-    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-        let mut from = 0;
-        while from + secret.len() <= data.len() {
-            if &data[from..from + secret.len()] == *secret {
-                found.push((from, from + secret.len())).ok()?;
-                from += secret.len();
-            } else {
-                from += 1;
+    let mut found: heapless::Vec<(usize, usize), MAX_OCCURRENCES> = heapless::Vec::new();
+    let view = |found: &heapless::Vec<(usize, usize), MAX_OCCURRENCES>, i: usize| -> u8 {
+        if found.iter().any(|&(from, to)| (from..to).contains(&i)) {
+            return WIPE;
+        }
+        match spans
+            .iter()
+            .find(|&&(from, to, _)| (usize::from(from)..usize::from(to)).contains(&i))
+        {
+            Some(&(_, _, fill)) => fill,
+            None => data[i],
+        }
+    };
+    loop {
+        let mut added = false;
+        for secret in secrets
+            .iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN && !is_degenerate(s))
+        {
+            let mut from = 0;
+            while from + secret.len() <= data.len() {
+                let hit = secret
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &b)| view(&found, from + k) == b);
+                if hit {
+                    found.push((from, from + secret.len())).ok()?;
+                    added = true;
+                    from += secret.len();
+                } else {
+                    from += 1;
+                }
             }
         }
+        if !added {
+            return Some(found);
+        }
     }
-    Some(found)
 }
 
 #[cfg(test)]

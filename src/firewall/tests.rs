@@ -295,6 +295,21 @@ fn credentials_are_found_in_a_block_and_not_in_a_cleaned_or_erased_one() {
 }
 
 #[test]
+fn a_secret_that_blanking_would_complete_is_wiped_too() {
+    // The SoftAP PMK (0x115..0x135) is blanked to 0xFF; the four bytes after it are not a
+    // credential and stay. A secret made of four 0xFF and those bytes is nowhere in the SDK's
+    // buffer, but would be in what the firewall stores.
+    let mut block = block_with_credentials();
+    block[0x135..0x139].copy_from_slice(&[6, 3, 0, 4]);
+    let secret = [0xFF, 0xFF, 0xFF, 0xFF, 6, 3, 0, 4];
+    let mut sdk = Sdk::new();
+    sdk.save(&block, &[&secret]).expect("save");
+    assert!(!sdk.contains(&secret));
+    // Only 0x00/0x01/0xFF bytes: in every blanked field, so skipped rather than refused.
+    assert!(is_degenerate(&[0xFF; 8]) && !is_degenerate(&secret));
+}
+
+#[test]
 fn the_checksum_is_the_sdks_own() {
     // Two values from the SDK's definition (M5): XOR from 0xEF.
     assert_eq!(checksum(&[]), 0xEF);

@@ -7,7 +7,10 @@
 //! 2. one PBKDF2-HMAC-SHA1 derivation (4096 rounds) of a WPA2 PSK;
 //! 3. the setup portal answering `GET /` with 16 networks on the page: parse, then render the
 //!    response a 1460-byte segment at a time, as the device sends it;
-//! 4. the captive DNS answering one A query.
+//! 4. the captive DNS answering one A query;
+//! 5. the flash firewall cleaning one 0x4A4-byte parameter-block write that holds credentials
+//!    in the station fields, an AP-cache slot and the SoftAP fields, looking for seven named
+//!    secrets (as many as the firmware gathers), into a sink that discards the chunks.
 //! Only built with the `bench` feature.
 
 use super::global::Global;
@@ -105,4 +108,59 @@ fn portal_and_dns() {
     let answered = crate::dns::answer(&query, [192, 168, 4, 1], &mut answer);
     ramkey_bench_end();
     info!("bench: dns answer {} bytes", answered.map_or(0, |n| n));
+    firewall();
+}
+
+/// The block of region 5, in `.bss` like the firmware's other large buffers.
+static BLOCK: Global<[u8; crate::firewall::BLOCK_LEN as usize]> =
+    Global::new([0; crate::firewall::BLOCK_LEN as usize]);
+
+fn firewall() {
+    use wifi_sys::param as at;
+    let ssid = b"HomeNetwork";
+    let password = b"hunter22-hunter22";
+    BLOCK.with(|b| {
+        b[at::OPMODE] = 1;
+        for (ssid_at, password_at) in [
+            (at::STA_SSID, at::STA_PASSWORD),
+            (at::SLOT_SSID, at::SLOT_PASSWORD),
+        ] {
+            b[ssid_at..ssid_at + ssid.len()].copy_from_slice(ssid);
+            b[password_at..password_at + password.len()].copy_from_slice(password);
+        }
+        b[at::STA_PMK..at::STA_PMK + 32].fill(0xA7);
+        b[at::AP_PASSWORD..at::AP_PASSWORD + 8].copy_from_slice(b"setup-pw");
+    });
+    let secrets: [&[u8]; 7] = [
+        &[0xA7; 32],
+        b"a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7",
+        b"A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7A7",
+        &[0x5C; 32],
+        b"5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c",
+        b"5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C5C",
+        b"k7m3p-x9qrt-4hwzc-b8nfd",
+    ];
+    let area = crate::build_config::FLASH_SIZE
+        .layout()
+        .system_parameter
+        .offset;
+    let mut firewall = crate::firewall::Firewall::new(area);
+    let mut written = 0usize;
+    ramkey_bench_begin();
+    let verdict = BLOCK.with(|b| {
+        firewall.write(area, b, &secrets, &mut |_, chunk: &[u8]| {
+            written += chunk.len();
+            Ok::<(), ()>(())
+        })
+    });
+    ramkey_bench_end();
+    info!(
+        "bench: firewall {} bytes, {}",
+        written,
+        if matches!(verdict, Ok(crate::firewall::Verdict::Cleaned { .. })) {
+            "cleaned"
+        } else {
+            "NOT CLEANED"
+        }
+    );
 }

@@ -174,10 +174,16 @@ pub fn gather_and_decide(reason: u32) -> (boot::BootPlan, RecordState) {
         Err(LoadError::Empty) => RecordState::Absent,
         Err(_) => RecordState::Corrupt,
     };
+    // Read only when the decision looks at it (boot::flash_check_runs): otherwise ignored.
+    let flash = if boot::flash_check_runs(reset_reason, &state) {
+        stored_flash_state()
+    } else {
+        FlashState::Clean
+    };
     let inputs = BootInputs {
         reset_reason,
         record,
-        flash: stored_flash_state(),
+        flash,
         setup_button: false,
         state,
     };
