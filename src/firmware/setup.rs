@@ -146,8 +146,13 @@ struct Setup {
     portal: Portal,
     session: Session,
     test: Test,
-    /// The open client connection, if any (an SDK-owned espconn).
+    /// The open client connection, if any (the SDK's espconn for it, freed by the SDK after
+    /// its disconnect callback).
     client: *mut wifi_sys::espconn,
+    /// That connection's peer: the SDK reports a disconnect or error on the listener, with
+    /// the peer copied into it (docs/sdk-model.md M47), so this is how the callback is matched.
+    /// (A TCP port fits 16 bits; six bytes fit the struct's padding, so DRAM does not grow.)
+    client_peer: ([u8; 4], u16),
     /// `system_get_time()` at the last tick, and the milliseconds since setup started.
     last_us: u32,
     now_ms: u64,
@@ -304,6 +309,7 @@ pub fn start() {
             session: Session::new(0),
             test: Test::None,
             client: core::ptr::null_mut(),
+            client_peer: ([0; 4], 0),
             last_us: started_us,
             now_ms: 0,
             done: false,
@@ -470,6 +476,8 @@ unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
             return false;
         }
         s.client = connection;
+        // SAFETY: the SDK's espconn of the new connection, with its TCP block.
+        s.client_peer = unsafe { peer_of(connection) };
         true
     })
     .unwrap_or(false);
@@ -552,6 +560,12 @@ fn send_next(arg: *mut c_void) {
                 )
             });
             if n == 0 {
+                // The firmware's own record of what it served (the bridged tests read it).
+                info!(
+                    "portal: answered {} ({} B)",
+                    response.status_code(),
+                    out.sent
+                );
                 out.response = None;
                 return None;
             }
@@ -600,8 +614,46 @@ unsafe extern "C" fn on_close(_arg: *mut c_void) {
     }
 }
 
+/// Whether a disconnect or error callback is about the client: it gets the listener, whose
+/// TCP block then holds the closed connection's peer (or, from an emulation that passes the
+/// connection itself, the client's own espconn).
+fn is_client_closing(arg: *mut c_void) -> bool {
+    let connection = arg.cast::<wifi_sys::espconn>();
+    if connection.is_null() {
+        return false;
+    }
+    let listener = HTTP_LISTENER.with(|l| l as *mut wifi_sys::espconn);
+    with_setup(|s| {
+        if s.client.is_null() {
+            return false;
+        }
+        if s.client == connection {
+            return true;
+        }
+        if connection != listener {
+            return false;
+        }
+        // SAFETY: our static listener and its static TCP block.
+        unsafe { peer_of(connection) == s.client_peer }
+    })
+    .unwrap_or(false)
+}
+
+/// The remote address and port in a TCP espconn's block.
+///
+/// # Safety
+/// `connection` must point to a TCP espconn whose `proto.tcp` is valid.
+unsafe fn peer_of(connection: *mut wifi_sys::espconn) -> ([u8; 4], u16) {
+    // SAFETY: the caller's promise.
+    let tcp = unsafe { (*connection).proto.tcp };
+    // SAFETY: as above; plain reads of two fields.
+    let (ip, port) = unsafe { ((*tcp).remote_ip, (*tcp).remote_port) };
+    // A TCP port is 16 bits; the SDK keeps it in an int.
+    (ip, port as u16)
+}
+
 fn forget_client(arg: *mut c_void) {
-    if is_client(arg) {
+    if is_client_closing(arg) {
         with_setup(|s| {
             s.client = core::ptr::null_mut();
             s.session.close_connection();
@@ -652,12 +704,14 @@ unsafe extern "C" fn on_dns(arg: *mut c_void, data: *mut c_char, len: u16) {
     }
     // SAFETY: `peer` points to the SDK's remot_info, valid during the callback; the UDP block
     // is our static esp_udp.
-    unsafe {
+    let sent = unsafe {
         let udp = (*endpoint).proto.udp;
         (*udp).remote_ip = (*peer).remote_ip;
         (*udp).remote_port = (*peer).remote_port;
-        wifi_sys::espconn_sendto(endpoint, pointer, size as u16);
-    }
+        wifi_sys::espconn_sendto(endpoint, pointer, size as u16)
+    };
+    // The firmware's own record of what it answered (the bridged tests read it).
+    info!("dns: answered {} B with {} B ({})", len, size, sent);
 }
 
 /// Starts a connection test for a request the portal accepted.

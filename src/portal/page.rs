@@ -147,6 +147,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// The HTTP status code it answers with.
+    pub fn status_code(&self) -> u16 {
+        self.status.code()
+    }
+
     pub(super) fn form(kept: Kept, problem: Option<Problem>, head_only: bool) -> Response {
         Response {
             status: Status::Ok,
