@@ -10,8 +10,8 @@
 //! | 0 | magic `RKEM` (0x4D454B52) |
 //! | 1 | layout version (2) |
 //! | 2 | reset reason the SDK reports (0..6) |
-//! | 3 | flags: bit 0 = flash erases fail; bits 1, 2: hypothetical SDK behaviours (below) |
-//! | 4 | number of scripted networks (0..=4) |
+//! | 3 | flags: bit 0 = flash erases fail; bits 1, 2: hypothetical SDK behaviours (below); bit 3 = bridged network |
+//! | 4 | number of scripted networks (0..=6) |
 //! | 5.. | networks, [`NETWORK_WORDS`] words each (see [`Network`]) |
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
@@ -19,7 +19,7 @@ pub const MAILBOX: usize = 0x6000_3000;
 const MAGIC: u32 = 0x4D45_4B52;
 const VERSION: u32 = 2;
 /// Networks the mailbox can describe.
-pub const MAX_NETWORKS: usize = 4;
+pub const MAX_NETWORKS: usize = 6;
 /// Words per network: 4 header bytes (ssid length, channel, flags, rssi), ssid 32, psk 32,
 /// bssid 6 + 2 pad, ip 4, passphrase 64 (NUL-padded).
 pub const NETWORK_WORDS: usize = 36;
@@ -87,6 +87,8 @@ pub struct Settings {
     /// `system_save_sys_param` does at boot, M12). Stands for a flash write ramkey does not
     /// know about.
     pub save_ram_when_connected: bool,
+    /// The network runs over the espconn bridge to real sockets, on the host's clock.
+    pub bridged: bool,
     /// Scripted networks.
     pub networks: [Option<Network>; MAX_NETWORKS],
 }
@@ -98,6 +100,7 @@ impl Settings {
         erase_fails: false,
         pmk_current_sticky: false,
         save_ram_when_connected: false,
+        bridged: false,
         networks: [None; MAX_NETWORKS],
     };
 
@@ -116,6 +119,7 @@ impl Settings {
             erase_fails: word(3) & 1 != 0,
             pmk_current_sticky: word(3) & 2 != 0,
             save_ram_when_connected: word(3) & 4 != 0,
+            bridged: word(3) & 8 != 0,
             networks: [None; MAX_NETWORKS],
         };
         let count = (word(4) as usize).min(MAX_NETWORKS);

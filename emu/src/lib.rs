@@ -12,6 +12,8 @@
 #![no_std]
 
 #[cfg(target_arch = "xtensa")]
+mod bridge;
+#[cfg(target_arch = "xtensa")]
 mod flash;
 #[cfg(target_arch = "xtensa")]
 mod harness;

@@ -151,6 +151,36 @@ impl Scheduler {
         }
     }
 
+    /// Moves the clock to `now_us` (never backwards): the host's clock, while bridged.
+    pub fn set_now(&mut self, now_us: u64) {
+        self.now_us = self.now_us.max(now_us);
+    }
+
+    /// When the earliest armed timer is due.
+    pub fn next_expiry(&self) -> Option<u64> {
+        (0..MAX_TIMERS)
+            .filter(|&i| self.timers[i].is_some())
+            .map(|i| self.expiry[i])
+            .min()
+    }
+
+    /// Whether a posted event is waiting.
+    pub fn task_pending(&self) -> bool {
+        self.tasks.iter().any(|t| t.func.is_some() && t.count > 0)
+    }
+
+    /// Like [`Scheduler::next`], but without moving the clock: a timer runs only once it is
+    /// due (the clock is the host's, while bridged).
+    pub fn next_due(&mut self) -> Next {
+        if self.task_pending() {
+            return self.next();
+        }
+        match self.next_expiry() {
+            Some(expiry) if expiry <= self.now_us => self.next(),
+            _ => Next::Idle,
+        }
+    }
+
     /// Takes the next thing to run: the highest-priority posted event, else the earliest timer
     /// (advancing the clock to it).
     pub fn next(&mut self) -> Next {

@@ -108,6 +108,7 @@ pub extern "C" fn ramkey_emu_main() -> ! {
     });
     say!("emulated SDK start, reset reason {}", settings.reset_reason);
 
+    crate::net::start(settings.bridged);
     // M9, M10: the parameter block is loaded before anything of the firmware runs.
     crate::param::load_at_boot();
     // SAFETY: the firmware defines both entry points with the SDK's signatures; the SDK
@@ -133,6 +134,9 @@ pub extern "C" fn ramkey_emu_main() -> ! {
         unsafe { init_done() };
     }
 
+    if settings.bridged {
+        bridged_loop();
+    }
     for _ in 0..MAX_EVENTS {
         SYSTEM.with(|s| s.spin_us = 0);
         match SCHEDULER.with(|s| s.next()) {
@@ -153,6 +157,44 @@ pub extern "C" fn ramkey_emu_main() -> ! {
     }
     say!("still busy after {MAX_EVENTS} events: stopping");
     semihosting::exit(EXIT_EMULATOR_LIMIT);
+}
+
+/// Longest idle wait while bridged, so a relay that dies is noticed.
+const BRIDGED_WAIT_MAX_US: u64 = 500_000;
+
+/// The event loop on the host's clock: run what is due, handle the relay's frames, and wait on
+/// the bridge until a frame comes or the next timer is due. It ends when the firmware restarts
+/// or sleeps, or when the relay closes the bridge.
+fn bridged_loop() -> ! {
+    loop {
+        let now = crate::bridge::now_us();
+        SCHEDULER.with(|s| s.set_now(now));
+        crate::net::poll_bridge(0);
+        let mut ran = false;
+        loop {
+            SYSTEM.with(|s| s.spin_us = 0);
+            match SCHEDULER.with(|s| s.next_due()) {
+                Next::Task(func, mut event) => {
+                    // SAFETY: registered through system_os_task by the firmware.
+                    unsafe { func(&mut event) };
+                }
+                Next::Timer(func, arg) => {
+                    // SAFETY: set through ets_timer_setfn together with its argument.
+                    unsafe { func(arg) };
+                }
+                Next::Idle => break,
+            }
+            ran = true;
+        }
+        if ran || crate::bridge::has_pending() {
+            continue;
+        }
+        let wait = SCHEDULER
+            .with(|s| s.next_expiry().map(|e| e.saturating_sub(s.now_us())))
+            .unwrap_or(BRIDGED_WAIT_MAX_US)
+            .min(BRIDGED_WAIT_MAX_US);
+        crate::net::poll_bridge(wait);
+    }
 }
 
 /// Prints the IO_MUX registers of the console pins (GPIO1, GPIO3, GPIO2) so tests can see
@@ -321,6 +363,10 @@ emulate! {
             s.spin_us += POLL_STEP_US;
             s.spin_us
         });
+        if crate::net::bridged() {
+            // The host's clock; the relay answers within microseconds.
+            return crate::bridge::now_us() as u32;
+        }
         if spin > SOFT_WDT_US {
             crate::rtc::save_user_area();
             report_console_pins();

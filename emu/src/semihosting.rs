@@ -11,6 +11,9 @@ const SYS_WRITE: u32 = 4;
 const SYS_OPEN: u32 = 5;
 const SYS_CLOSE: u32 = 6;
 const SYS_LSEEK: u32 = 19;
+const SYS_SELECT_ONE: u32 = 29;
+/// `select_one`'s request: wait until the descriptor can be read.
+const SELECT_ONE_READ: u32 = 1;
 
 /// Linux `open` flags (QEMU passes them to the host unchanged).
 pub const O_RDWR: u32 = 0o2;
@@ -81,6 +84,19 @@ pub fn write_all(fd: u32, bytes: &[u8]) -> bool {
     // SAFETY: the pointer and length describe a live, readable slice; QEMU only reads it.
     let n = unsafe { ramkey_emu_simcall(SYS_WRITE, fd, bytes.as_ptr() as u32, bytes.len() as u32) };
     usize::try_from(n).is_ok_and(|n| n == bytes.len())
+}
+
+/// Waits until `fd` can be read or `timeout_us` passes (QEMU's `select_one`); true when it
+/// can be read. The CPU does nothing meanwhile: this is how the emulator idles.
+pub fn wait_readable(fd: u32, timeout_us: u64) -> bool {
+    let timeval = [
+        (timeout_us / 1_000_000) as u32,
+        (timeout_us % 1_000_000) as u32,
+    ];
+    // SAFETY: `timeval` is a live pair of words QEMU only reads.
+    let ready =
+        unsafe { ramkey_emu_simcall(SYS_SELECT_ONE, fd, SELECT_ONE_READ, timeval.as_ptr() as u32) };
+    ready > 0
 }
 
 /// Ends the QEMU run; `code` becomes QEMU's exit status.

@@ -840,6 +840,25 @@ unsafe extern "C" {
     ) -> i8;
     /// How many connections a TCP server accepts at once.
     pub fn espconn_tcp_set_max_con_allow(espconn: *mut espconn, num: u8) -> i8;
+    /// Stops the receive window from reopening (data is still delivered; the peer stalls once
+    /// the window is used up).
+    pub fn espconn_recv_hold(espconn: *mut espconn) -> i8;
+    /// Reopens the receive window by what arrived while held.
+    pub fn espconn_recv_unhold(espconn: *mut espconn) -> i8;
+    /// Resets a TCP connection (RST); the disconnect callback follows.
+    pub fn espconn_abort(espconn: *mut espconn) -> i8;
+    /// Opens a TCP connection to `proto.tcp.remote_ip:remote_port`.
+    pub fn espconn_connect(espconn: *mut espconn) -> i8;
+    /// Resolves `hostname`: `ESPCONN_OK` with `addr` filled for a dotted address, else
+    /// `ESPCONN_INPROGRESS` and `found(name, ip or NULL, arg = espconn)` later.
+    pub fn espconn_gethostbyname(
+        espconn: *mut espconn,
+        hostname: *const c_char,
+        addr: *mut ip_addr,
+        found: Option<
+            unsafe extern "C" fn(name: *const c_char, ip: *mut ip_addr, arg: *mut c_void),
+        >,
+    ) -> i8;
 
     // Flash.
     /// Erases a 4 KiB sector (`SPI_FLASH_RESULT_*`).

@@ -307,6 +307,20 @@ fn phone_setup(elf: &Path) -> Result<(), String> {
     if let Some(extra) = http.next() {
         return Err(format!("unexpected extra response:\n{extra}"));
     }
+    // The requests reached the firmware in pieces, as lwIP hands them over, not whole.
+    let pieces: Vec<u32> = out
+        .console
+        .lines()
+        .filter_map(|l| l.strip_prefix("emu: net: tcp:80 request arrived in "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    // (The 3000-byte request line is answered before all of it arrives.)
+    if pieces.len() + 1 < sent.http.len() || pieces.iter().filter(|&&n| n > 1).count() < 5 {
+        return Err(format!(
+            "{} responses, but the requests arrived in {pieces:?} segments: not segmented",
+            sent.http.len()
+        ));
+    }
     for response in &sent.http {
         if response.contains("horse") {
             return Err(format!("a response echoes the passphrase:\n{response}"));

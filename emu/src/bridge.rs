@@ -1,0 +1,232 @@
+//! The emulator's end of the espconn bridge (`xtask/src/bridge.rs` is the host's).
+//!
+//! Two FIFOs in QEMU's working directory, opened through semihosting: frames go up
+//! (`bridge-up`) and come down (`bridge-down`), each a 20-byte header of five little-endian
+//! words (kind, connection, a, b, payload length) and the payload padded to 4 bytes. The
+//! espconn model ([`crate::net`]) is the only user; the firmware never sees any of this.
+//!
+//! While bridged the emulator's clock is the host's (asked for with a `TIME` frame), and the
+//! event loop waits on `bridge-down` (`select_one`) until a frame comes or the next timer is
+//! due, so the emulated CPU idles instead of spinning.
+
+use crate::scheduler::Global;
+use crate::semihosting::{self, say};
+
+/// Frames up (the host's `bridge::up`).
+pub mod up {
+    pub const LISTEN_TCP: u32 = 1;
+    pub const LISTEN_UDP: u32 = 2;
+    pub const SEND: u32 = 3;
+    pub const CLOSE: u32 = 4;
+    pub const ABORT: u32 = 5;
+    pub const SEND_TO: u32 = 6;
+    pub const CONNECT: u32 = 7;
+    pub const RESOLVE: u32 = 8;
+    pub const CREDIT: u32 = 9;
+    pub const TIME: u32 = 10;
+}
+
+/// Frames down (the host's `bridge::down`).
+pub mod down {
+    pub const ACCEPTED: u32 = 101;
+    pub const DATA: u32 = 102;
+    pub const FIN: u32 = 103;
+    pub const RST: u32 = 104;
+    pub const SENT: u32 = 105;
+    pub const DATAGRAM: u32 = 106;
+    pub const CONNECTED: u32 = 107;
+    pub const CONNECT_FAILED: u32 = 108;
+    pub const RESOLVED: u32 = 109;
+    pub const TIME: u32 = 110;
+}
+
+/// Largest payload either side sends.
+pub const MAX_PAYLOAD: usize = 1460;
+
+/// One frame received.
+pub struct Frame {
+    pub kind: u32,
+    pub conn: u32,
+    pub a: u32,
+    pub b: u32,
+    pub len: usize,
+    pub payload: [u8; MAX_PAYLOAD],
+}
+
+struct Fifos {
+    up: Option<u32>,
+    down: Option<u32>,
+}
+
+static FIFOS: Global<Fifos> = Global::new(Fifos {
+    up: None,
+    down: None,
+});
+
+/// Frames read ahead while waiting for a `TIME` answer, kept for the event loop.
+static PENDING: Global<heapless_queue::Queue> = Global::new(heapless_queue::Queue::new());
+
+/// A small FIFO of whole frames, without allocation.
+mod heapless_queue {
+    use super::{Frame, MAX_PAYLOAD};
+
+    const SLOTS: usize = 4;
+
+    pub struct Queue {
+        frames: [Option<Frame>; SLOTS],
+        head: usize,
+        len: usize,
+    }
+
+    impl Queue {
+        pub const fn new() -> Queue {
+            Queue {
+                frames: [const { None }; SLOTS],
+                head: 0,
+                len: 0,
+            }
+        }
+
+        pub fn push(&mut self, frame: Frame) -> bool {
+            if self.len == SLOTS {
+                return false;
+            }
+            self.frames[(self.head + self.len) % SLOTS] = Some(frame);
+            self.len += 1;
+            true
+        }
+
+        pub fn pop(&mut self) -> Option<Frame> {
+            if self.len == 0 {
+                return None;
+            }
+            let frame = self.frames[self.head].take();
+            self.head = (self.head + 1) % SLOTS;
+            self.len -= 1;
+            frame
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.len == 0
+        }
+    }
+
+    // Keeps MAX_PAYLOAD referenced for readers of this module.
+    const _: usize = MAX_PAYLOAD;
+}
+
+/// Opens the FIFOs (blocks until the host relay has its ends open). False if they are missing.
+pub fn open() -> bool {
+    let down = semihosting::open(c"bridge-down", 0);
+    let up = semihosting::open(c"bridge-up", semihosting::O_WRONLY);
+    let ok = up.is_some() && down.is_some();
+    FIFOS.with(|f| {
+        f.up = up;
+        f.down = down;
+    });
+    if !ok {
+        say!("bridge: the FIFOs bridge-up and bridge-down are missing: no host relay");
+    }
+    ok
+}
+
+/// Sends one frame up.
+pub fn send(kind: u32, conn: u32, a: u32, b: u32, payload: &[u8]) {
+    let Some(fd) = FIFOS.with(|f| f.up) else {
+        return;
+    };
+    let mut header = [0u8; 20];
+    for (i, word) in [kind, conn, a, b, payload.len() as u32].iter().enumerate() {
+        header[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    semihosting::write_all(fd, &header);
+    semihosting::write_all(fd, payload);
+    let pad = [0u8; 3];
+    semihosting::write_all(fd, &pad[..(4 - payload.len() % 4) % 4]);
+}
+
+fn read_exact(fd: u32, buffer: &mut [u8]) -> bool {
+    let mut done = 0;
+    while done < buffer.len() {
+        match semihosting::read(fd, &mut buffer[done..]) {
+            Some(0) | None => return false,
+            Some(n) => done += n,
+        }
+    }
+    true
+}
+
+/// Reads one frame from the FIFO (blocking). `None` when the relay is gone.
+fn read_frame() -> Option<Frame> {
+    let fd = FIFOS.with(|f| f.down)?;
+    let mut header = [0u8; 20];
+    if !read_exact(fd, &mut header) {
+        return None;
+    }
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            header[4 * i],
+            header[4 * i + 1],
+            header[4 * i + 2],
+            header[4 * i + 3],
+        ])
+    };
+    let len = word(4) as usize;
+    if len > MAX_PAYLOAD {
+        say!("bridge: a frame of {len} bytes from the relay: stopping");
+        return None;
+    }
+    let mut frame = Frame {
+        kind: word(0),
+        conn: word(1),
+        a: word(2),
+        b: word(3),
+        len,
+        payload: [0; MAX_PAYLOAD],
+    };
+    let padded = len.div_ceil(4) * 4;
+    let mut pad = [0u8; 3];
+    if !read_exact(fd, &mut frame.payload[..len]) || !read_exact(fd, &mut pad[..padded - len]) {
+        return None;
+    }
+    Some(frame)
+}
+
+/// The host's clock, in microseconds since the relay started.
+pub fn now_us() -> u64 {
+    send(up::TIME, 0, 0, 0, &[]);
+    loop {
+        let Some(frame) = read_frame() else {
+            semihosting::exit(crate::sdk::EXIT_IDLE);
+        };
+        if frame.kind == down::TIME {
+            return u64::from(frame.a) | (u64::from(frame.b) << 32);
+        }
+        if !PENDING.with(|p| p.push(frame)) {
+            say!("bridge: too many frames read ahead while asking for the time");
+        }
+    }
+}
+
+/// The next frame: one read ahead, or one within `timeout_us`. `None` if none came.
+pub fn next_frame(timeout_us: u64) -> Option<Frame> {
+    if let Some(frame) = PENDING.with(|p| p.pop()) {
+        return Some(frame);
+    }
+    let fd = FIFOS.with(|f| f.down)?;
+    if !semihosting::wait_readable(fd, timeout_us) {
+        return None;
+    }
+    match read_frame() {
+        Some(frame) => Some(frame),
+        None => {
+            say!("bridge: the host relay closed the bridge");
+            semihosting::exit(crate::sdk::EXIT_IDLE);
+        }
+    }
+}
+
+/// Whether frames wait in the read-ahead queue.
+pub fn has_pending() -> bool {
+    !PENDING.with(|p| p.is_empty())
+}
