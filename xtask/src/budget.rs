@@ -35,13 +35,17 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// Budgets by link mode and profile. Measured when set (README, "Measurements"): SDK
 /// development 60,760 flash / 15,293 DRAM with 35,936 B of heap left, production 54,192 /
 /// 10,544 with 40,692 B left; emulated development 57,238 / 16,788, production 51,097 /
-/// 11,994.
+/// 11,994. After the espconn bridge (issue 10): SDK development DRAM 15,376 (35,856 B left),
+/// production 10,544; emulated DRAM 17,384 / 12,489.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
+        // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
+        // own record of every request it served (two log lines, 83 B of format text, which
+        // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
             flash: 64 * 1024,
             iram: 1024,
-            dram: 15 * 1024,
+            dram: 15 * 1024 + 256,
             heap_left: Some(35_000),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
@@ -51,16 +55,19 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
             dram: 10_547,
             heap_left: Some(40_000),
         },
+        // Emulated DRAM: raised by 512 B with the espconn model (issue 10). The emulator's new
+        // code shares merged constants with ramkey's, which the report has to leave in
+        // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
             flash: 60 * 1024,
             iram: 1024,
-            dram: 17 * 1024,
+            dram: 17 * 1024 + 512,
             heap_left: None,
         },
         (false, true) => Budget {
             flash: 54 * 1024,
             iram: 1024,
-            dram: 12 * 1024,
+            dram: 12 * 1024 + 512,
             heap_left: None,
         },
     }
