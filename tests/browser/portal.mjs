@@ -1,19 +1,29 @@
-// The setup flow in headless Chromium at a phone's size, against `cargo xtask portal`.
+// The setup flow in headless Chromium at a phone's size, against `cargo xtask portal` or the
+// lx106 firmware under QEMU behind the espconn bridge.
 //
-//   node portal.mjs <portal url> <screenshot dir>
+//   node portal.mjs <portal url> <screenshot dir> [<host>=<address:port>]
 //
+// The optional mapping sends every request for <host> to <address:port> (Chromium's host
+// resolver rules): the firmware's portal answers only to its own address, 192.168.4.1, as on
+// the device, while the bridge listens on a loopback port.
 // JavaScript is disabled in the page (the portal must work without it), and every request
 // that would leave the portal's host fails the test (the page must be self-contained).
 // Steps: the form (screenshot 01), an empty passphrase on a secured network (04, the error
 // keeps the choice), a wrong passphrase followed through the self-refreshing status page
-// (02), then the right one (03). Exits non-zero with a message on the first failed check.
+// (02), a hidden network by name that is not there (05), then the right one (03). Exits
+// non-zero with a message on the first failed check.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
-const [url, outDir] = process.argv.slice(2);
+const [url, outDir, hostMap] = process.argv.slice(2);
 if (!url || !outDir) {
-  console.error('usage: node portal.mjs <portal url> <screenshot dir>');
+  console.error('usage: node portal.mjs <portal url> <screenshot dir> [<host>=<address:port>]');
   process.exit(2);
+}
+const args = ['--no-sandbox'];
+if (hostMap) {
+  const [host, target] = hostMap.split('=');
+  args.push(`--host-resolver-rules=MAP ${host} ${target}`);
 }
 mkdirSync(outDir, { recursive: true });
 const origin = new URL(url).origin;
@@ -24,7 +34,7 @@ function check(condition, message) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
+  args,
 });
 try {
   const context = await browser.newContext({
@@ -80,6 +90,18 @@ try {
   await page.waitForSelector('text=refused the passphrase', { timeout: 15000 });
   check(!(await page.content()).includes('wrong horse'), 'the passphrase was echoed');
   await page.screenshot({ path: `${outDir}/02-wrong.png`, fullPage: true });
+
+  // 5. A hidden network by name, which is not around: the choice and the name come back.
+  await page.click('a.btn');
+  await page.waitForURL(origin + '/');
+  await page.locator('input[name=net][value=other]').check();
+  await page.fill('input[name=other]', 'Hidden Pond');
+  await page.fill('#pass', 'a hidden passphrase');
+  await page.locator('button[type=submit]').click();
+  await page.waitForURL('**/status');
+  await page.waitForSelector('text=was not found', { timeout: 20000 });
+  check(!(await page.content()).includes('a hidden passphrase'), 'the passphrase was echoed');
+  await page.screenshot({ path: `${outDir}/05-not-found.png`, fullPage: true });
 
   // 3. The right passphrase.
   await page.click('a.btn');

@@ -5,11 +5,13 @@
 
 mod audit;
 mod bench;
+mod bridge;
 mod budget;
 mod checks;
 mod firmware;
 mod flashbus;
 mod fuzz;
+mod hostile;
 mod image;
 mod litfix;
 mod portal;
@@ -107,6 +109,10 @@ struct RunOptions {
     reset_reason: u32,
     port: Option<String>,
     provisioned: bool,
+    /// Run behind the espconn bridge: the firmware's portal and DNS on host ports.
+    bridge: bool,
+    http_port: Option<u16>,
+    dns_port: Option<u16>,
 }
 
 fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
@@ -137,6 +143,15 @@ fn parse_build(args: &[String]) -> Result<(BuildOptions, RunOptions), String> {
             }
             "--port" => run.port = Some(value("--port")?),
             "--provisioned" => run.provisioned = true,
+            "--bridge" => run.bridge = true,
+            "--http-port" => {
+                let v = value("--http-port")?;
+                run.http_port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?);
+            }
+            "--dns-port" => {
+                let v = value("--dns-port")?;
+                run.dns_port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?);
+            }
             other => return Err(format!("unknown option {other:?}\n\n{HELP}")),
         }
     }
@@ -173,6 +188,82 @@ fn prepare_flash(
     std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())
 }
 
+/// `cargo xtask run --bridge`: the firmware's portal and DNS on the host's loopback until
+/// Ctrl-C (or until the firmware sleeps).
+fn bridged_run(
+    elf: &std::path::Path,
+    work_dir: &std::path::Path,
+    run: &RunOptions,
+) -> Result<(), String> {
+    let http = run.http_port.unwrap_or(8080);
+    let dns = run.dns_port.unwrap_or(8053);
+    let mut ports = bridge::PortMap::default();
+    ports.tcp.insert(80, http);
+    ports.udp.insert(53, dns);
+    let scenario = qemu::Scenario {
+        reset_reason: run.reset_reason,
+        work_dir: Some(work_dir.to_path_buf()),
+        networks: portal::emulated_world(),
+        bridge: Some(ports),
+        ..qemu::Scenario::default()
+    };
+    let mut running = qemu::spawn(elf, &scenario, qemu::Echo::Live)?;
+    // Ctrl-C ends QEMU cleanly (and with it the relay and the FIFOs' users).
+    catch_ctrl_c()?;
+    let announced = {
+        let relay = running.relay().ok_or("no relay")?;
+        let timeout = std::time::Duration::from_secs(60);
+        (
+            relay.wait_for_tcp(80, timeout),
+            relay.wait_for_udp(53, timeout),
+        )
+    };
+    match announced {
+        (Some(portal), Some(dns)) => println!(
+            "bridge: the firmware's portal answers on http://{portal}/ and its DNS on udp {dns} \
+             (networks: Garden accepts \"correct horse battery\", Cafe Guest is open, Shed never answers); Ctrl-C stops it"
+        ),
+        _ => println!(
+            "bridge: the firmware did not open its portal and DNS (no identity? see above)"
+        ),
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = running.kill();
+            println!("(stopped)");
+            return Ok(());
+        }
+        if running.exited() {
+            let outcome = running.finish(std::time::Duration::from_secs(1))?;
+            println!(
+                "(QEMU exited with status {}: {})",
+                outcome.status,
+                qemu::describe_status(outcome.status)
+            );
+            return Ok(());
+        }
+    }
+}
+
+/// Set by SIGINT.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns Ctrl-C into [`INTERRUPTED`] (std has no signal API; a tiny libc one is enough here).
+fn catch_ctrl_c() -> Result<(), String> {
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only an atomic store: that much is async-signal-safe.
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    // SAFETY: installs a plain function that only stores an atomic as the SIGINT handler.
+    let previous =
+        unsafe { libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t) };
+    if previous == libc::SIG_ERR {
+        return Err("cannot install the Ctrl-C handler".to_owned());
+    }
+    Ok(())
+}
+
 fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
     setup::ensure_build_tools()?;
     let out = firmware::build(opts)?;
@@ -188,6 +279,9 @@ fn run(opts: &BuildOptions, run: &RunOptions) -> Result<(), String> {
     setup::ensure_qemu()?;
     let work_dir = util::out_dir().join("qemu");
     prepare_flash(&work_dir, opts.flash_size, run.provisioned)?;
+    if run.bridge {
+        return bridged_run(elf, &work_dir, run);
+    }
     let scenario = qemu::Scenario {
         reset_reason: run.reset_reason,
         work_dir: Some(work_dir),

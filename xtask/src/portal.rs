@@ -77,6 +77,32 @@ const WORLD: [ScriptedNetwork; 6] = [
     },
 ];
 
+/// The same world for the firmware under QEMU (`cargo xtask run --bridge`, the bridged
+/// tests): the emulated access points, with the PSK each accepts derived on the host, the
+/// connected address [`CONNECTED_IP`], the silent one silent.
+pub fn emulated_world() -> Vec<crate::qemu::ScriptedNetwork> {
+    WORLD
+        .iter()
+        .enumerate()
+        .map(|(i, network)| crate::qemu::ScriptedNetwork {
+            ssid: network.ssid.to_vec(),
+            psk: network.passphrase.and_then(|p| {
+                let passphrase = Passphrase::new(p.as_bytes()).ok()?;
+                psk(&passphrase, network.ssid).map(|k| *k.expose_secret())
+            }),
+            passphrase: network
+                .passphrase
+                .map(|p| p.as_bytes().to_vec())
+                .unwrap_or_default(),
+            channel: 6,
+            bssid: [0x02, 0x52, 0x4B, 0, 1, i as u8],
+            ip: CONNECTED_IP,
+            silent: network.silent,
+            rssi: network.rssi,
+        })
+        .collect()
+}
+
 /// Options of a host portal.
 #[derive(Clone, Copy)]
 pub struct Options {

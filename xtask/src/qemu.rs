@@ -32,7 +32,7 @@ pub struct Scenario {
     /// RTC user memory (512 bytes) at boot, as kept through a deep sleep or restart.
     /// `None`: whatever QEMU's RAM holds (zeros).
     pub rtc: Option<Vec<u8>>,
-    /// Access points around (at most 4).
+    /// Access points around (at most [`MAX_NETWORKS`]).
     pub networks: Vec<ScriptedNetwork>,
     /// Make every flash erase fail.
     pub erase_fails: bool,
@@ -42,7 +42,12 @@ pub struct Scenario {
     pub save_ram_when_connected: bool,
     /// A TCG plugin and its arguments (`path,arg=value,...`), for instruction counts.
     pub plugin: Option<String>,
+    /// Run the network over the espconn bridge with this port map (host clock, real sockets).
+    pub bridge: Option<crate::bridge::PortMap>,
 }
+
+/// Access points the emulator's mailbox holds (`emu/src/harness.rs`).
+pub const MAX_NETWORKS: usize = 6;
 
 /// One scripted access point (see `emu/src/harness.rs`).
 #[derive(Clone, Debug)]
@@ -102,6 +107,7 @@ impl Default for Scenario {
             pmk_current_sticky: false,
             save_ram_when_connected: false,
             plugin: None,
+            bridge: None,
         }
     }
 }
@@ -159,10 +165,11 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
         scenario.reset_reason,
         u32::from(scenario.erase_fails)
             | (u32::from(scenario.pmk_current_sticky) << 1)
-            | (u32::from(scenario.save_ram_when_connected) << 2),
-        scenario.networks.len().min(4) as u32,
+            | (u32::from(scenario.save_ram_when_connected) << 2)
+            | (u32::from(scenario.bridge.is_some()) << 3),
+        scenario.networks.len().min(MAX_NETWORKS) as u32,
     ];
-    for network in scenario.networks.iter().take(4) {
+    for network in scenario.networks.iter().take(MAX_NETWORKS) {
         words.extend_from_slice(&network.words());
     }
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -200,8 +207,111 @@ pub fn fresh_work_dir(dir: &Path) -> Result<(), String> {
     std::fs::write(dir.join("flash.bin"), flash).map_err(|e| e.to_string())
 }
 
-/// Boots `elf` once.
+/// Boots `elf` once and waits until it ends (or the scenario's timeout passes).
 pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, String> {
+    spawn(elf, scenario, echo)?.finish(scenario.timeout)
+}
+
+/// A QEMU run in progress.
+pub struct Running {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+    console: std::sync::Arc<Mutex<String>>,
+    mailbox: PathBuf,
+    rtc_out: PathBuf,
+    relay: Option<crate::bridge::Relay>,
+}
+
+impl Running {
+    /// Everything printed so far.
+    pub fn console(&self) -> String {
+        self.console.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The espconn bridge's relay, for a bridged run.
+    pub fn relay(&self) -> Option<&crate::bridge::Relay> {
+        self.relay.as_ref()
+    }
+
+    /// Whether QEMU has ended.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits until a console line starts with `prefix`; returns it.
+    pub fn wait_for_line(&self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.console().lines().find(|l| l.starts_with(prefix)) {
+                return Ok(line.to_owned());
+            }
+            if started.elapsed() > timeout {
+                return Err(format!(
+                    "no line starting with {prefix:?} within {timeout:?}:\n{}",
+                    self.console()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the run to end, killing it after `timeout`.
+    pub fn finish(mut self, timeout: Duration) -> Result<Outcome, String> {
+        let started = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.code().unwrap_or(-1),
+                Ok(None) if started.elapsed() > timeout => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break -1;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("waiting for QEMU: {e}")),
+            }
+        };
+        self.collect(status)
+    }
+
+    /// Ends the run now (Ctrl-C, a test that is done with it).
+    pub fn kill(mut self) -> Result<Outcome, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.collect(-1)
+    }
+
+    fn collect(mut self, status: i32) -> Result<Outcome, String> {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let console = self.console();
+        let _ = std::fs::remove_file(&self.mailbox);
+        let rtc = std::fs::read(&self.rtc_out).ok();
+        let mut text = String::new();
+        if status != 0
+            && let Some(mut stderr) = self.child.stderr.take()
+        {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        let console = if text.trim().is_empty() {
+            console
+        } else {
+            format!("{console}[qemu stderr] {text}")
+        };
+        Ok(Outcome {
+            status,
+            console,
+            rtc,
+        })
+    }
+}
+
+/// Starts `elf` under QEMU; with `scenario.bridge` set, behind the espconn bridge (no
+/// instruction-level plugin then: it would slow the CPU several times).
+pub fn spawn(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Running, String> {
+    if scenario.bridge.is_some() && scenario.plugin.is_some() {
+        return Err("a bridged run takes no QEMU plugin".to_owned());
+    }
     let mailbox = mailbox_file(scenario)?;
     let work_dir = match &scenario.work_dir {
         Some(dir) => dir.clone(),
@@ -218,6 +328,10 @@ pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, Stri
     }
     let rtc_out = work_dir.join("rtc-out.bin");
     let _ = std::fs::remove_file(&rtc_out);
+    let relay = match &scenario.bridge {
+        Some(ports) => Some(crate::bridge::start(&work_dir, ports.clone())?),
+        None => None,
+    };
     let elf = std::path::absolute(elf).map_err(|e| e.to_string())?;
     let mut cmd = Command::new("qemu-system-xtensa");
     cmd.current_dir(&work_dir);
@@ -254,53 +368,40 @@ pub fn boot(elf: &Path, scenario: &Scenario, echo: Echo) -> Result<Outcome, Stri
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    // QEMU ends with xtask, however xtask ends (a test's timeout, Ctrl-C, a kill).
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", util::describe(&cmd)))?;
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+    let console = std::sync::Arc::new(Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&console);
     let reader = std::thread::spawn(move || {
-        let mut console = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if echo == Echo::Live {
                 println!("{line}");
             }
-            console.push_str(&line);
-            console.push('\n');
-        }
-        console
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status.code().unwrap_or(-1),
-            Ok(None) if started.elapsed() > scenario.timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break -1;
+            if let Ok(mut console) = sink.lock() {
+                console.push_str(&line);
+                console.push('\n');
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for QEMU: {e}")),
         }
-    };
-    let console = reader.join().map_err(|_| "console reader panicked")?;
-    let _ = std::fs::remove_file(&mailbox);
-    let rtc = std::fs::read(&rtc_out).ok();
-    if status != 0
-        && let Some(mut stderr) = child.stderr.take()
-    {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        if !text.trim().is_empty() {
-            return Ok(Outcome {
-                status,
-                console: format!("{console}[qemu stderr] {text}"),
-                rtc,
-            });
-        }
-    }
-    Ok(Outcome {
-        status,
+    });
+    Ok(Running {
+        child,
+        reader: Some(reader),
         console,
-        rtc,
+        mailbox,
+        rtc_out,
+        relay,
     })
 }

@@ -17,6 +17,8 @@ use ramkey::secret::Passphrase;
 use crate::qemu::{self, Echo, Outcome, Scenario, ScriptedNetwork};
 use crate::{flashbus, util};
 
+#[path = "scenarios_bridged.rs"]
+pub mod bridged;
 #[path = "scenarios_sdk.rs"]
 pub mod sdk;
 #[path = "scenarios_setup.rs"]

@@ -22,6 +22,9 @@ const VENV_PACKAGE: &str = "python3-venv";
 const BROWSER_PACKAGES: [(&str, &str); 3] =
     [("chromium", "chromium"), ("nodejs", "node"), ("npm", "npm")];
 
+/// A real DNS client for the bridged tests of the captive DNS.
+const DIG_PACKAGE: (&str, &str) = ("bind9-dnsutils", "dig");
+
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
 fn is_root() -> bool {
@@ -119,6 +122,11 @@ pub fn ensure_browser() -> Result<(), String> {
             .args(["ci", "--no-audit", "--no-fund"]),
     )
     .map(|_| ())
+}
+
+/// `dig`, for the captive DNS tests.
+pub fn ensure_dig() -> Result<(), String> {
+    ensure_packages(&[DIG_PACKAGE])
 }
 
 /// Everything `cargo xtask test` uses.

@@ -134,6 +134,17 @@ pub fn run_all(filter: &str) -> Result<(), String> {
                         report.check(&format!("scenario: {name}"), || scenario(elf));
                     }
                     report.check(
+                        "bridged: Chromium walks the firmware's setup page; record stored, flash clean",
+                        || crate::scenarios::bridged::browser(elf),
+                    );
+                    report.check("bridged: dig queries the firmware's captive DNS", || {
+                        crate::scenarios::bridged::dns(elf)
+                    });
+                    report.check(
+                        "bridged: hostile HTTP clients against the firmware; GET / served after each",
+                        || crate::scenarios::bridged::hostile(elf),
+                    );
+                    report.check(
                         "scenario: SDK: a panic ends in a watchdog reset, the record stays trusted",
                         || {
                             let panicking = firmware::emulated_elf("test-panic")?;
@@ -193,6 +204,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
     report.check(
         "browser: setup flow in headless Chromium at 360 px, without JavaScript",
         browser_flow,
+    );
+    report.check(
+        "host portal: hostile HTTP clients over real sockets; GET / served after each",
+        host_hostile,
     );
     report.check(
         "label: the SVG as Chromium renders it carries a QR code with the WiFi payload",
@@ -467,6 +482,17 @@ fn sdk_audit(sdk: &std::path::Path) -> Result<(), String> {
         LiteralFix::Apply,
     )?;
     crate::audit::audit(&out.elf, &out.map)
+}
+
+fn host_hostile() -> Result<(), String> {
+    let idle = std::time::Duration::from_millis(400);
+    let address = crate::portal::spawn(0, crate::portal::Options { idle_timeout: idle })?;
+    let summary = crate::hostile::run(address, &address.to_string(), idle)?;
+    println!(
+        "        {} cases, {} requests",
+        summary.cases, summary.requests
+    );
+    Ok(())
 }
 
 /// Builds a canary's firmware and runs its scenario: it must fail (or, for a layered
@@ -754,6 +780,7 @@ fn browser_flow() -> Result<(), String> {
         "02-wrong.png",
         "03-connected.png",
         "04-error.png",
+        "05-not-found.png",
     ] {
         if !shots.join(shot).exists() {
             return Err(format!("no screenshot {shot}:\n{output}"));

@@ -1,0 +1,242 @@
+//! Real clients against the lx106 firmware: QEMU behind the espconn bridge (`bridge.rs`).
+//!
+//! Each test boots the firmware into setup mode on a provisioned flash, with the host
+//! portal's scripted networks, and lets real software talk to it over the host's loopback:
+//! headless Chromium walks the setup page, `dig` queries the captive DNS, hostile clients
+//! (`hostile.rs`) attack the portal. Every test also reads the firmware's own record of what
+//! it served (its `I portal: answered` and `I dns: answered` lines), so none can pass by
+//! talking to something else. No instruction-level plugin runs here: the clock is the host's.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ramkey::rtc_record::{self, NetworkKey};
+
+use super::{EXIT_DEEP_SLEEP, Network, flash_is_clean, rtc_words};
+use crate::qemu::{self, Echo, Running, Scenario};
+use crate::util;
+
+/// How long the firmware may take to open its portal (key derivation of the AP included).
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A bridged setup-mode run and where its portal and DNS answer.
+struct Bridged {
+    running: Running,
+    http: SocketAddr,
+    dns: SocketAddr,
+    dir: PathBuf,
+}
+
+fn start(elf: &Path, name: &str) -> Result<Bridged, String> {
+    let dir = super::prepare(name)?;
+    super::setup::provisioned_flash(&dir)?;
+    let scenario = Scenario {
+        reset_reason: 0,
+        work_dir: Some(dir.clone()),
+        networks: crate::portal::emulated_world(),
+        bridge: Some(crate::bridge::PortMap::default()),
+        ..Scenario::default()
+    };
+    let running = qemu::spawn(elf, &scenario, Echo::Quiet)?;
+    let relay = running.relay().ok_or("no relay")?;
+    let http = relay.wait_for_tcp(80, START_TIMEOUT);
+    let dns = relay.wait_for_udp(53, START_TIMEOUT);
+    // A person opens the page once the device has looked around: its first scan takes the
+    // SDK a couple of seconds, and a page served before it lists no networks.
+    let scanned = running.wait_for_line("I setup: scan found", START_TIMEOUT);
+    match (http, dns, scanned) {
+        (Some(http), Some(dns), Ok(_)) => Ok(Bridged {
+            running,
+            http,
+            dns,
+            dir,
+        }),
+        _ => {
+            let console = running.kill()?.console;
+            Err(format!(
+                "the firmware did not open its portal and DNS, or never scanned:\n{console}"
+            ))
+        }
+    }
+}
+
+/// Stops a failed run and explains it: the error, the relay's record, the firmware's console.
+fn failed(run: Bridged, error: String) -> String {
+    let relay = run
+        .running
+        .relay()
+        .map(|r| r.log().join("\n"))
+        .unwrap_or_default();
+    let console = match run.running.kill() {
+        Ok(outcome) => outcome.console,
+        Err(e) => e,
+    };
+    format!("{error}\nrelay:\n{relay}\nfirmware console:\n{console}")
+}
+
+fn count(console: &str, prefix: &str) -> usize {
+    console.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// Chromium walks the setup page of the firmware (form, empty, wrong, not-found and right
+/// passphrase); the device then stores the record, sleeps, and its flash holds no secret.
+pub fn browser(elf: &Path) -> Result<(), String> {
+    crate::setup::ensure_browser()?;
+    let run = start(elf, "bridged-browser")?;
+    let shots = util::out_dir().join("browser-firmware");
+    let _ = std::fs::remove_dir_all(&shots);
+    let walk = util::run(
+        Command::new("node")
+            .current_dir(util::root().join("tests").join("browser"))
+            .arg("portal.mjs")
+            .arg("http://192.168.4.1/")
+            .arg(&shots)
+            .arg(format!("192.168.4.1={}", run.http)),
+    );
+    let console = run.running.console();
+    if let Err(e) = walk {
+        return Err(failed(run, e));
+    }
+    // After success the device lingers 15 s for the phone, then deep-sleeps.
+    let outcome = run.running.finish(Duration::from_secs(60))?;
+    if outcome.status != EXIT_DEEP_SLEEP {
+        return Err(format!(
+            "expected the deep sleep after setup, got exit {}:\n{}",
+            outcome.status, outcome.console
+        ));
+    }
+    for shot in [
+        "01-form.png",
+        "02-wrong.png",
+        "03-connected.png",
+        "04-error.png",
+        "05-not-found.png",
+    ] {
+        if !shots.join(shot).exists() {
+            return Err(format!("no screenshot {shot}"));
+        }
+    }
+    let answered = count(&outcome.console, "I portal: answered");
+    if answered < 8 {
+        return Err(format!(
+            "the firmware recorded only {answered} answered requests:\n{console}"
+        ));
+    }
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let rtc = outcome
+        .rtc
+        .ok_or_else(|| format!("no RTC memory saved:\n{}", outcome.console))?;
+    let record = rtc_record::load(&rtc_words(&rtc)).map_err(|e| format!("no valid record: {e}"))?;
+    let expected = NetworkKey::Psk(ramkey::secret::Psk::from_bytes(&garden.psk));
+    if record.ssid.as_bytes() != b"Garden" || record.key != expected {
+        return Err(format!("setup stored {record:?}"));
+    }
+    flash_is_clean(&run.dir, &[&garden])?;
+    println!(
+        "        {answered} requests answered by the firmware; screenshots in {}",
+        shots.display()
+    );
+    Ok(())
+}
+
+/// `dig` against the captive DNS: every A query answers the portal, AAAA answers empty, a
+/// malformed packet gets no crash and no amplification.
+pub fn dns(elf: &Path) -> Result<(), String> {
+    crate::setup::ensure_dig()?;
+    let run = start(elf, "bridged-dns")?;
+    if let Err(e) = dns_checks(&run) {
+        return Err(failed(run, e));
+    }
+    let outcome = run.running.kill()?;
+    let answered = count(&outcome.console, "I dns: answered");
+    if answered < 3 {
+        return Err(format!(
+            "the firmware recorded {answered} DNS answers, the test got 3:\n{}",
+            outcome.console
+        ));
+    }
+    println!("        {answered} DNS answers recorded by the firmware");
+    Ok(())
+}
+
+fn dig(server: SocketAddr, args: &[&str]) -> Result<String, String> {
+    util::run(
+        Command::new("dig")
+            .arg(format!("@{}", server.ip()))
+            .args(["-p", &server.port().to_string(), "+time=5", "+tries=2"])
+            .args(args),
+    )
+}
+
+fn dns_checks(run: &Bridged) -> Result<(), String> {
+    for name in [
+        "connectivitycheck.gstatic.com",
+        "captive.apple.com",
+        "example.org",
+    ] {
+        let answer = dig(run.dns, &["+short", name, "A"])?;
+        if answer.trim() != "192.168.4.1" {
+            return Err(format!("A {name}: dig printed {answer:?}"));
+        }
+    }
+    let aaaa = dig(run.dns, &["example.org", "AAAA"])?;
+    if !aaaa.contains("status: NOERROR") || !aaaa.contains("ANSWER: 0") {
+        return Err(format!(
+            "AAAA should answer NOERROR with no records:\n{aaaa}"
+        ));
+    }
+    // Malformed packets: no answer larger than a bounded multiple of the query, and the
+    // responder still answers afterwards.
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .map_err(|e| e.to_string())?;
+    let junk: [&[u8]; 4] = [
+        b"\x12\x34",
+        &[0xFF; 64],
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",
+        &[0u8; 512],
+    ];
+    for query in junk {
+        socket.send_to(query, run.dns).map_err(|e| e.to_string())?;
+        let mut buffer = [0u8; 2048];
+        if let Ok((n, _)) = socket.recv_from(&mut buffer)
+            && n > 4 * query.len().max(17)
+        {
+            return Err(format!(
+                "a {}-byte malformed query got a {n}-byte answer (amplification)",
+                query.len()
+            ));
+        }
+    }
+    let again = dig(run.dns, &["+short", "example.com", "A"])?;
+    if again.trim() != "192.168.4.1" {
+        return Err(format!("after the malformed packets: {again:?}"));
+    }
+    Ok(())
+}
+
+/// The hostile HTTP cases against the firmware; after each one `GET /` is still served.
+pub fn hostile(elf: &Path) -> Result<(), String> {
+    let run = start(elf, "bridged-hostile")?;
+    // The firmware's session closes a silent connection after 10 s (src/portal).
+    let summary = match crate::hostile::run(run.http, "192.168.4.1", Duration::from_secs(10)) {
+        Ok(summary) => summary,
+        Err(e) => return Err(failed(run, e)),
+    };
+    let outcome = run.running.kill()?;
+    let answered = count(&outcome.console, "I portal: answered");
+    if answered < summary.cases {
+        return Err(format!(
+            "{} cases passed but the firmware recorded only {answered} answers:\n{}",
+            summary.cases, outcome.console
+        ));
+    }
+    println!(
+        "        {} cases; {} requests, {answered} answered by the firmware; {} follow-ups needed a retry",
+        summary.cases, summary.requests, summary.retried
+    );
+    Ok(())
+}
