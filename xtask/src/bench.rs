@@ -7,6 +7,8 @@
 
 use ramkey::rtc_record::{self, Credentials, IpConfig, NetworkKey, RamRtc, ReconnectCache, Ssid};
 
+use std::time::{Duration, Instant};
+
 use crate::qemu::{self, Echo, Scenario};
 use crate::{checks, firmware, util};
 
@@ -117,6 +119,121 @@ pub fn measure() -> Result<Counts, String> {
     Ok(Counts { regions, total })
 }
 
+/// Requests timed per server in the bridge comparison.
+const BRIDGE_REQUESTS: usize = 20;
+
+/// Time to first byte and whole time of one `GET /`.
+fn time_get(address: std::net::SocketAddr, host: &str) -> Result<(Duration, Duration), String> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut first = None;
+    loop {
+        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(|| started.elapsed());
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let whole = started.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    if !text.starts_with("HTTP/1.1 200") || !text.contains("Garden") || !text.ends_with("</html>") {
+        return Err(format!("not the setup page:\n{text}"));
+    }
+    Ok((first.unwrap_or(whole), whole))
+}
+
+/// Medians of [`BRIDGE_REQUESTS`] timed `GET /`s (a reset, the firmware's one-client limit
+/// meeting the previous connection's close, is retried and counted).
+fn time_server(
+    address: std::net::SocketAddr,
+    host: &str,
+) -> Result<(Duration, Duration, usize), String> {
+    let mut firsts = Vec::new();
+    let mut wholes = Vec::new();
+    let mut retries = 0;
+    while firsts.len() < BRIDGE_REQUESTS {
+        match time_get(address, host) {
+            Ok((first, whole)) => {
+                firsts.push(first);
+                wholes.push(whole);
+            }
+            Err(e) if retries < BRIDGE_REQUESTS => {
+                let _ = e;
+                retries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    firsts.sort();
+    wholes.sort();
+    Ok((firsts[firsts.len() / 2], wholes[wholes.len() / 2], retries))
+}
+
+/// `GET /` through the espconn bridge (the firmware under QEMU) against the host portal.
+fn bridge_comparison() -> Result<serde_json::Value, String> {
+    let out = firmware::build_with(
+        &firmware::BuildOptions::default(),
+        &firmware::LinkMode::Emulated,
+        firmware::LiteralFix::Apply,
+    )?;
+    let elf = out.emu_elf.ok_or("not an emulated build")?;
+    let host = crate::portal::spawn(0, crate::portal::Options::default())?;
+    let bridged = crate::scenarios::bridged::start(&elf, "bench-bridge")?;
+    let firmware_times = time_server(bridged.http, "192.168.4.1");
+    let _ = bridged.running.kill();
+    let (f_first, f_whole, f_retries) = firmware_times?;
+    // The host portal's own address is its page's Host (it redirects any other).
+    let (h_first, h_whole, _) = time_server(host, &host.to_string())?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    println!();
+    println!(
+        "GET / (median of {BRIDGE_REQUESTS}) {:>16} {:>16}",
+        "first byte", "whole page"
+    );
+    println!(
+        "{:<31} {:>13.2} ms {:>13.2} ms",
+        "firmware under QEMU, bridged",
+        ms(f_first),
+        ms(f_whole)
+    );
+    println!(
+        "{:<31} {:>13.2} ms {:>13.2} ms",
+        "host portal",
+        ms(h_first),
+        ms(h_whole)
+    );
+    println!(
+        "{:<31} {:>15.1}x {:>15.1}x   ({f_retries} firmware requests reset and retried)",
+        "ratio firmware / host",
+        ratio(f_first, h_first),
+        ratio(f_whole, h_whole)
+    );
+    Ok(serde_json::json!({
+        "requests": BRIDGE_REQUESTS,
+        "firmware_first_byte_ms": ms(f_first),
+        "firmware_whole_ms": ms(f_whole),
+        "host_first_byte_ms": ms(h_first),
+        "host_whole_ms": ms(h_whole),
+        "ratio_first_byte": ratio(f_first, h_first),
+        "ratio_whole": ratio(f_whole, h_whole),
+        "firmware_retries": f_retries,
+    }))
+}
+
 /// `cargo xtask bench`: prints the counts and writes `target/ramkey/bench.json`.
 pub fn run() -> Result<(), String> {
     crate::setup::ensure_build_tools()?;
@@ -144,8 +261,13 @@ pub fn run() -> Result<(), String> {
         ms(counts.regions[3]),
         ms(counts.regions[4])
     );
-    let report =
-        serde_json::json!({ "unit": "instructions", "regions": json, "total": counts.total });
+    let bridge = bridge_comparison()?;
+    let report = serde_json::json!({
+        "unit": "instructions",
+        "regions": json,
+        "total": counts.total,
+        "bridge_get_root": bridge,
+    });
     let path = util::out_dir().join("bench.json");
     std::fs::write(
         &path,

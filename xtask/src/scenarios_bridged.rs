@@ -22,14 +22,16 @@ use crate::util;
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A bridged setup-mode run and where its portal and DNS answer.
-struct Bridged {
-    running: Running,
-    http: SocketAddr,
+/// A bridged firmware in setup mode, its scan done.
+pub struct Bridged {
+    pub running: Running,
+    pub http: SocketAddr,
     dns: SocketAddr,
     dir: PathBuf,
 }
 
-fn start(elf: &Path, name: &str) -> Result<Bridged, String> {
+/// Boots the firmware into setup mode, bridged, and waits until its portal is worth opening.
+pub fn start(elf: &Path, name: &str) -> Result<Bridged, String> {
     let dir = super::prepare(name)?;
     super::setup::provisioned_flash(&dir)?;
     let scenario = Scenario {
