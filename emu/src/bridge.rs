@@ -12,36 +12,9 @@
 use crate::scheduler::Global;
 use crate::semihosting::{self, say};
 
-/// Frames up (the host's `bridge::up`).
-pub mod up {
-    pub const LISTEN_TCP: u32 = 1;
-    pub const LISTEN_UDP: u32 = 2;
-    pub const SEND: u32 = 3;
-    pub const CLOSE: u32 = 4;
-    pub const ABORT: u32 = 5;
-    pub const SEND_TO: u32 = 6;
-    pub const CONNECT: u32 = 7;
-    pub const RESOLVE: u32 = 8;
-    pub const CREDIT: u32 = 9;
-    pub const TIME: u32 = 10;
-}
-
-/// Frames down (the host's `bridge::down`).
-pub mod down {
-    pub const ACCEPTED: u32 = 101;
-    pub const DATA: u32 = 102;
-    pub const FIN: u32 = 103;
-    pub const RST: u32 = 104;
-    pub const SENT: u32 = 105;
-    pub const DATAGRAM: u32 = 106;
-    pub const CONNECTED: u32 = 107;
-    pub const CONNECT_FAILED: u32 = 108;
-    pub const RESOLVED: u32 = 109;
-    pub const TIME: u32 = 110;
-}
-
-/// Largest payload either side sends.
-pub const MAX_PAYLOAD: usize = 1460;
+#[path = "bridge_protocol.rs"]
+mod protocol;
+pub use protocol::{HEADER, MAX_PAYLOAD, down, up};
 
 /// One frame received.
 pub struct Frame {
@@ -64,56 +37,7 @@ static FIFOS: Global<Fifos> = Global::new(Fifos {
 });
 
 /// Frames read ahead while waiting for a `TIME` answer, kept for the event loop.
-static PENDING: Global<heapless_queue::Queue> = Global::new(heapless_queue::Queue::new());
-
-/// A small FIFO of whole frames, without allocation.
-mod heapless_queue {
-    use super::{Frame, MAX_PAYLOAD};
-
-    const SLOTS: usize = 4;
-
-    pub struct Queue {
-        frames: [Option<Frame>; SLOTS],
-        head: usize,
-        len: usize,
-    }
-
-    impl Queue {
-        pub const fn new() -> Queue {
-            Queue {
-                frames: [const { None }; SLOTS],
-                head: 0,
-                len: 0,
-            }
-        }
-
-        pub fn push(&mut self, frame: Frame) -> bool {
-            if self.len == SLOTS {
-                return false;
-            }
-            self.frames[(self.head + self.len) % SLOTS] = Some(frame);
-            self.len += 1;
-            true
-        }
-
-        pub fn pop(&mut self) -> Option<Frame> {
-            if self.len == 0 {
-                return None;
-            }
-            let frame = self.frames[self.head].take();
-            self.head = (self.head + 1) % SLOTS;
-            self.len -= 1;
-            frame
-        }
-
-        pub fn is_empty(&self) -> bool {
-            self.len == 0
-        }
-    }
-
-    // Keeps MAX_PAYLOAD referenced for readers of this module.
-    const _: usize = MAX_PAYLOAD;
-}
+static PENDING: Global<heapless::Deque<Frame, 4>> = Global::new(heapless::Deque::new());
 
 /// Opens the FIFOs (blocks until the host relay has its ends open). False if they are missing.
 pub fn open() -> bool {
@@ -135,7 +59,7 @@ pub fn send(kind: u32, conn: u32, a: u32, b: u32, payload: &[u8]) {
     let Some(fd) = FIFOS.with(|f| f.up) else {
         return;
     };
-    let mut header = [0u8; 20];
+    let mut header = [0u8; HEADER];
     for (i, word) in [kind, conn, a, b, payload.len() as u32].iter().enumerate() {
         header[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
     }
@@ -159,7 +83,7 @@ fn read_exact(fd: u32, buffer: &mut [u8]) -> bool {
 /// Reads one frame from the FIFO (blocking). `None` when the relay is gone.
 fn read_frame() -> Option<Frame> {
     let fd = FIFOS.with(|f| f.down)?;
-    let mut header = [0u8; 20];
+    let mut header = [0u8; HEADER];
     if !read_exact(fd, &mut header) {
         return None;
     }
@@ -202,7 +126,7 @@ pub fn now_us() -> u64 {
         if frame.kind == down::TIME {
             return u64::from(frame.a) | (u64::from(frame.b) << 32);
         }
-        if !PENDING.with(|p| p.push(frame)) {
+        if !PENDING.with(|p| p.push_back(frame).is_ok()) {
             say!("bridge: too many frames read ahead while asking for the time");
         }
     }
@@ -210,7 +134,7 @@ pub fn now_us() -> u64 {
 
 /// The next frame: one read ahead, or one within `timeout_us`. `None` if none came.
 pub fn next_frame(timeout_us: u64) -> Option<Frame> {
-    if let Some(frame) = PENDING.with(|p| p.pop()) {
+    if let Some(frame) = PENDING.with(|p| p.pop_front()) {
         return Some(frame);
     }
     let fd = FIFOS.with(|f| f.down)?;
