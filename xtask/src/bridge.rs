@@ -363,11 +363,15 @@ fn handle(shared: &Arc<Shared>, frame: Frame) {
         }
         up::SEND_TO => {
             let local = frame.a as u16;
+            // A reply goes to the peer that sent from that port; anything else is a service
+            // the firmware addresses itself, which lives on the host's loopback (as every
+            // name resolves there).
             let peer = shared
                 .peers
                 .lock()
                 .ok()
-                .and_then(|p| p.get(&(local, frame.b as u16)).copied());
+                .and_then(|p| p.get(&(local, frame.b as u16)).copied())
+                .or_else(|| Some(SocketAddr::from(([127, 0, 0, 1], frame.b as u16))));
             let socket = shared.udp.lock().ok().and_then(|u| u.get(&local).cloned());
             if let (Some(peer), Some(socket)) = (peer, socket) {
                 let _ = socket.send_to(&frame.payload, peer);
@@ -400,9 +404,14 @@ fn stop_reader(shared: &Arc<Shared>, conn: u32) {
     }
 }
 
-/// Closes a socket with RST instead of FIN (SO_LINGER 0).
+/// Resets a connection: the peer gets an RST, not a FIN.
+///
+/// SO_LINGER 0 alone resets only when the last descriptor closes, and the reader and writer
+/// threads hold clones; `shutdown` would send a FIN. Linux disconnects a TCP socket with an
+/// RST when it is connected to an `AF_UNSPEC` address (connect(2)), whatever else holds it.
 fn abort(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
@@ -410,13 +419,24 @@ fn abort(stream: &TcpStream) {
     // SAFETY: a valid socket descriptor and a live option value of the size given.
     unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
+            fd,
             libc::SOL_SOCKET,
             libc::SO_LINGER,
             (&raw const linger).cast(),
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
     }
+    // SAFETY: a zeroed sockaddr with only its family set, of the size given.
+    unsafe {
+        let mut unspec: libc::sockaddr = std::mem::zeroed();
+        unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(
+            fd,
+            &raw const unspec,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        );
+    }
+    // Wakes this connection's reader and writer threads.
     let _ = stream.shutdown(Shutdown::Both);
 }
 
@@ -589,6 +609,165 @@ fn connect(shared: &Arc<Shared>, conn: u32, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// Plays the emulator's end of the FIFOs.
+    struct Emulator {
+        up: std::fs::File,
+        down: mpsc::Receiver<Frame>,
+        relay: Relay,
+        _dir: PathBuf,
+    }
+
+    impl Emulator {
+        fn start(name: &str) -> Emulator {
+            let dir =
+                std::env::temp_dir().join(format!("ramkey-relay-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let relay = start(&dir, PortMap::default()).expect("relay");
+            let mut down_file = std::fs::File::open(dir.join("bridge-down")).expect("down");
+            let up = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("bridge-up"))
+                .expect("up");
+            let (tx, down) = mpsc::channel();
+            std::thread::spawn(move || {
+                while let Ok(Some(frame)) = Frame::read(&mut down_file) {
+                    if tx.send(frame).is_err() {
+                        break;
+                    }
+                }
+            });
+            Emulator {
+                up,
+                down,
+                relay,
+                _dir: dir,
+            }
+        }
+
+        fn send(&mut self, kind: u32, conn: u32, a: u32, b: u32, payload: &[u8]) {
+            self.up
+                .write_all(&Frame::new(kind, conn, a, b, payload).encode())
+                .expect("up frame");
+        }
+
+        /// The next frame that is not a time answer.
+        fn expect(&self, kind: u32) -> Frame {
+            let frame = self
+                .down
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a frame from the relay");
+            assert_eq!(frame.kind, kind, "got {frame:?}");
+            frame
+        }
+
+        fn quiet(&self) -> bool {
+            self.down.recv_timeout(Duration::from_millis(300)).is_err()
+        }
+    }
+
+    #[test]
+    fn the_firmwares_own_connections_reach_host_services() {
+        let mut emu = Emulator::start("out");
+        // A name resolves to the loopback, where the services of a test live.
+        emu.send(up::RESOLVE, 9, 0, 0, b"broker.lan");
+        let resolved = emu.expect(down::RESOLVED);
+        assert_eq!(
+            (resolved.conn, resolved.a.to_le_bytes()),
+            (9, [127, 0, 0, 1])
+        );
+        // TCP out: connect, send, receive, and the service's close arrives as FIN.
+        let service = TcpListener::bind("127.0.0.1:0").expect("service");
+        let port = service.local_addr().expect("address").port();
+        emu.send(up::CONNECT, 1, 0, u32::from(port), &[]);
+        assert_eq!(emu.expect(down::CONNECTED).conn, 1);
+        let (mut peer, _) = service.accept().expect("accepted");
+        emu.send(up::CREDIT, 1, 5840, 0, &[]);
+        emu.send(up::SEND, 1, 0, 0, b"hello broker");
+        let mut got = [0u8; 12];
+        peer.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"hello broker");
+        assert_eq!(emu.expect(down::SENT).a, 12);
+        peer.write_all(b"hi device").expect("write");
+        let data = emu.expect(down::DATA);
+        assert_eq!((data.conn, &data.payload[..]), (1, &b"hi device"[..]));
+        drop(peer);
+        assert_eq!(emu.expect(down::FIN).conn, 1);
+        // Nothing listens there: a refused connection is reported, not hung.
+        drop(service);
+        emu.send(up::CONNECT, 2, 0, u32::from(port), &[]);
+        assert_eq!(emu.expect(down::CONNECT_FAILED).conn, 2);
+        // UDP out from a bound port to a host service, and its reply back.
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp service");
+        udp.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let udp_port = udp.local_addr().expect("address").port();
+        emu.send(up::LISTEN_UDP, 0, 5000, 0, &[]);
+        assert!(
+            (0..250).any(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                emu.relay.bound().udp.contains_key(&5000)
+            }),
+            "udp:5000 never bound"
+        );
+        emu.send(up::SEND_TO, 0, 5000, u32::from(udp_port), b"reading 21.5");
+        let mut buffer = [0u8; 64];
+        let (n, from) = udp.recv_from(&mut buffer).expect("datagram");
+        assert_eq!(&buffer[..n], b"reading 21.5");
+        udp.send_to(b"ack", from).expect("reply");
+        let datagram = emu.expect(down::DATAGRAM);
+        assert_eq!(
+            (datagram.a, datagram.b, &datagram.payload[..]),
+            (5000, u32::from(udp_port), &b"ack"[..])
+        );
+    }
+
+    #[test]
+    fn a_flood_gets_no_further_than_the_credit() {
+        let mut emu = Emulator::start("credit");
+        emu.send(up::LISTEN_TCP, 0, 80, 0, &[]);
+        let address = (0..250)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                emu.relay.bound().tcp.get(&80).copied()
+            })
+            .expect("tcp:80 bound");
+        let mut client = TcpStream::connect(address).expect("connect");
+        let accepted = emu.expect(down::ACCEPTED);
+        assert_eq!(accepted.a, 80);
+        let flooder = std::thread::spawn(move || {
+            let _ = client.write_all(&vec![b'x'; 20_000]);
+            client
+        });
+        // Without credit nothing is delivered; with 1000 bytes of it, at most 1000 arrive.
+        assert!(emu.quiet(), "data delivered without credit");
+        emu.send(up::CREDIT, accepted.conn, 1000, 0, &[]);
+        let mut delivered = 0;
+        while delivered < 1000 {
+            delivered += emu.expect(down::DATA).payload.len();
+        }
+        assert_eq!(delivered, 1000);
+        assert!(emu.quiet(), "more than the credit delivered");
+        // The window reopens: the rest follows.
+        emu.send(up::CREDIT, accepted.conn, 19_000, 0, &[]);
+        while delivered < 20_000 {
+            delivered += emu.expect(down::DATA).payload.len();
+        }
+        assert_eq!(delivered, 20_000);
+        // A reset from the firmware's side reaches the client as one.
+        emu.send(up::ABORT, accepted.conn, 0, 0, &[]);
+        let mut client = flooder.join().expect("flooder");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        let error = client
+            .read(&mut byte)
+            .expect_err("a reset, not an orderly end");
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    }
 
     #[test]
     fn frames_round_trip_and_pad_to_words() {
