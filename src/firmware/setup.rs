@@ -614,29 +614,21 @@ unsafe extern "C" fn on_close(_arg: *mut c_void) {
     }
 }
 
-/// Whether a disconnect or error callback is about the client: it gets the listener, whose
-/// TCP block then holds the closed connection's peer (or, from an emulation that passes the
-/// connection itself, the client's own espconn).
+/// Whether a disconnect or error callback is about the client: the SDK passes the listener,
+/// whose TCP block then holds the closed connection's peer (docs/sdk-model.md M47).
 fn is_client_closing(arg: *mut c_void) -> bool {
     let connection = arg.cast::<wifi_sys::espconn>();
-    if connection.is_null() {
-        return false;
+    if cfg!(feature = "canary-pointer-match") {
+        // The canary matches as if the SDK passed the connection's own espconn.
+        return is_client(arg);
     }
     let listener = HTTP_LISTENER.with(|l| l as *mut wifi_sys::espconn);
-    with_setup(|s| {
-        if s.client.is_null() {
-            return false;
-        }
-        if s.client == connection {
-            return true;
-        }
-        if connection != listener {
-            return false;
-        }
-        // SAFETY: our static listener and its static TCP block.
-        unsafe { peer_of(connection) == s.client_peer }
-    })
-    .unwrap_or(false)
+    if connection != listener {
+        return false;
+    }
+    // SAFETY: our static listener and its static TCP block.
+    let peer = unsafe { peer_of(connection) };
+    with_setup(|s| !s.client.is_null() && peer == s.client_peer).unwrap_or(false)
 }
 
 /// The remote address and port in a TCP espconn's block.

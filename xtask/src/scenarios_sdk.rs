@@ -125,6 +125,12 @@ pub fn canaries() -> Vec<Canary> {
             scenario: sdk_saves_while_connected,
             holds: false,
         },
+        Canary {
+            name: "setup matches closes by the connection's espconn: it never sees its client close",
+            features: &["canary-pointer-match"],
+            scenario: super::setup::phone_setup,
+            holds: false,
+        },
     ]
 }
 
