@@ -27,7 +27,8 @@ pub struct Summary {
     pub requests: usize,
 }
 
-fn exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> Result<String, String> {
+/// Sends `request`, reads until the server closes; the response as text.
+pub fn exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> Result<String, String> {
     let mut stream =
         TcpStream::connect(address).map_err(|e| format!("connect to {address}: {e}"))?;
     stream
@@ -39,7 +40,8 @@ fn exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> Result<St
     Ok(String::from_utf8_lossy(&response).into_owned())
 }
 
-fn status(response: &str) -> &str {
+/// The status code of a response ("none" if it is too short to have one).
+pub fn status(response: &str) -> &str {
     response.get(9..12).unwrap_or("none")
 }
 
