@@ -328,7 +328,6 @@ impl Firewall {
             let at = address + start as u32;
             let out = &mut chunk[..part.len()];
             out.copy_from_slice(part);
-            self.apply_rules(at, out);
             for &(from, to) in occurrences.iter() {
                 let lo = from.max(start);
                 let hi = to.min(start + part.len());
@@ -340,6 +339,8 @@ impl Firewall {
                     *b = WIPE;
                 }
             }
+            // The rules last: a wiped secret that reaches into a field leaves it blank.
+            self.apply_rules(at, out);
             if flag_record && index == 0 {
                 checksum_fixed = self.fix_flag_checksum(out);
             }
@@ -495,17 +496,18 @@ fn find_secrets(
     secrets: &[&[u8]],
 ) -> Option<heapless::Vec<(usize, usize), MAX_OCCURRENCES>> {
     let mut found: heapless::Vec<(usize, usize), MAX_OCCURRENCES> = heapless::Vec::new();
+    // As `write` stores it: a field's fill over everything, a wipe over the rest.
     let view = |found: &heapless::Vec<(usize, usize), MAX_OCCURRENCES>, i: usize| -> u8 {
-        if found.iter().any(|&(from, to)| (from..to).contains(&i)) {
-            return WIPE;
-        }
-        match spans
+        if let Some(&(_, _, fill)) = spans
             .iter()
             .find(|&&(from, to, _)| (usize::from(from)..usize::from(to)).contains(&i))
         {
-            Some(&(_, _, fill)) => fill,
-            None => data[i],
+            return fill;
         }
+        if found.iter().any(|&(from, to)| (from..to).contains(&i)) {
+            return WIPE;
+        }
+        data[i]
     };
     loop {
         let mut added = false;

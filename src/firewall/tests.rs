@@ -310,6 +310,41 @@ fn a_secret_that_blanking_would_complete_is_wiped_too() {
 }
 
 #[test]
+fn a_secret_across_a_field_edge_leaves_the_field_blank() {
+    // A secret that starts in a blanked field (its fill bytes) and ends in the free bytes
+    // beside it is wiped; the field must still read as blank afterwards, not half fill and
+    // half wipe (found by the firewall_write fuzz target).
+    let covered = |i: u32| rules().any(|r| r.range().contains(&i));
+    let mut tried = 0;
+    for rule in rules().filter(|r| r.credential && r.fill != WIPE) {
+        let end = rule.range().end;
+        if end + 4 > BLOCK_LEN || (end..end + 4).any(covered) {
+            continue;
+        }
+        tried += 1;
+        let mut block = block_with_credentials();
+        let tail = [0x5A, 0xA5, 0x3C, end as u8];
+        block[end as usize..end as usize + 4].copy_from_slice(&tail);
+        let mut secret = vec![rule.fill; 4];
+        secret.extend_from_slice(&tail);
+        let mut sdk = Sdk::new();
+        sdk.save(&block, &[&secret]).expect("save");
+        assert!(!sdk.contains(&secret), "field at {:#x}", rule.offset);
+        let stored = sdk.boot_block().expect("boot");
+        let field = &stored[rule.range().start as usize..end as usize];
+        assert!(
+            is_blank(field),
+            "field at {:#x} reads {field:02x?}",
+            rule.offset
+        );
+    }
+    assert!(
+        tried > 0,
+        "no field with free bytes after it: the test tests nothing"
+    );
+}
+
+#[test]
 fn the_checksum_is_the_sdks_own() {
     // Two values from the SDK's definition (M5): XOR from 0xEF.
     assert_eq!(checksum(&[]), 0xEF);
