@@ -231,6 +231,20 @@ fn ap_name() -> heapless::String<16> {
     identity::ap_ssid(mac)
 }
 
+/// SoftAP mode and the setup access point's config, with `_current` setters only; its name,
+/// and whether the SDK took both.
+fn configure_access_point(passphrase: &identity::SetupPassphrase) -> (heapless::String<16>, bool) {
+    let name = ap_name();
+    let mut config = softap_config(name.as_bytes(), passphrase.expose_secret());
+    // SAFETY: plain setters; the SDK copies `config`.
+    let ok = unsafe {
+        wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE)
+            && wifi_sys::wifi_softap_set_config_current(&mut config)
+    };
+    config.password.zeroize();
+    (name, ok)
+}
+
 /// Called from `user_init` when this boot opens setup: puts the setup access point's config
 /// in RAM before any SoftAP can start, so that the SoftAP never runs with the SDK's default
 /// open "ESP-" config (docs/sdk-model.md, M18; M34: the SoftAP setter needs a SoftAP mode,
@@ -239,15 +253,7 @@ fn ap_name() -> heapless::String<16> {
 pub fn prepare_access_point() {
     let prepared = match read_identity() {
         Ok(passphrase) => {
-            let name = ap_name();
-            let mut config = softap_config(name.as_bytes(), passphrase.expose_secret());
-            // SAFETY: plain setters; the SDK copies `config`.
-            let ok = unsafe {
-                wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE)
-                    && wifi_sys::wifi_softap_set_config_current(&mut config)
-            };
-            config.password.zeroize();
-            if !ok {
+            if !configure_access_point(&passphrase).1 {
                 error!("setup: the SDK refused the soft AP configuration");
                 return;
             }
@@ -263,17 +269,7 @@ pub fn start() {
     let prepared = if cfg!(feature = "canary-no-early-config") {
         // The canary build prepares nothing in user_init: the naive order, the SoftAP mode
         // first and its config after, as the SDK's examples do it.
-        read_identity().map(|passphrase| {
-            let name = ap_name();
-            let mut config = softap_config(name.as_bytes(), passphrase.expose_secret());
-            // SAFETY: plain setters; the SDK copies `config`.
-            unsafe {
-                wifi_sys::wifi_set_opmode_current(wifi_sys::STATIONAP_MODE);
-                wifi_sys::wifi_softap_set_config_current(&mut config);
-            }
-            config.password.zeroize();
-            name
-        })
+        read_identity().map(|passphrase| configure_access_point(&passphrase).0)
     } else {
         match PREPARED_AP.with(Option::take) {
             Some(prepared) => prepared.map(|()| ap_name()),
