@@ -59,14 +59,12 @@ pub fn send(kind: u32, conn: u32, a: u32, b: u32, payload: &[u8]) {
     let Some(fd) = FIFOS.with(|f| f.up) else {
         return;
     };
-    let mut header = [0u8; HEADER];
-    for (i, word) in [kind, conn, a, b, payload.len() as u32].iter().enumerate() {
-        header[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
-    }
-    semihosting::write_all(fd, &header);
+    semihosting::write_all(
+        fd,
+        &protocol::header([kind, conn, a, b, payload.len() as u32]),
+    );
     semihosting::write_all(fd, payload);
-    let pad = [0u8; 3];
-    semihosting::write_all(fd, &pad[..(4 - payload.len() % 4) % 4]);
+    semihosting::write_all(fd, &[0u8; 3][..protocol::padding(payload.len())]);
 }
 
 fn read_exact(fd: u32, buffer: &mut [u8]) -> bool {
@@ -87,30 +85,24 @@ fn read_frame() -> Option<Frame> {
     if !read_exact(fd, &mut header) {
         return None;
     }
-    let word = |i: usize| {
-        u32::from_le_bytes([
-            header[4 * i],
-            header[4 * i + 1],
-            header[4 * i + 2],
-            header[4 * i + 3],
-        ])
-    };
-    let len = word(4) as usize;
+    let [kind, conn, a, b, len] = protocol::words(&header);
+    let len = len as usize;
     if len > MAX_PAYLOAD {
         say!("bridge: a frame of {len} bytes from the relay: stopping");
         return None;
     }
     let mut frame = Frame {
-        kind: word(0),
-        conn: word(1),
-        a: word(2),
-        b: word(3),
+        kind,
+        conn,
+        a,
+        b,
         len,
         payload: [0; MAX_PAYLOAD],
     };
-    let padded = len.div_ceil(4) * 4;
     let mut pad = [0u8; 3];
-    if !read_exact(fd, &mut frame.payload[..len]) || !read_exact(fd, &mut pad[..padded - len]) {
+    if !read_exact(fd, &mut frame.payload[..len])
+        || !read_exact(fd, &mut pad[..protocol::padding(len)])
+    {
         return None;
     }
     Some(frame)

@@ -57,3 +57,26 @@ pub mod down {
 pub const HEADER: usize = 20;
 /// Largest payload either side sends.
 pub const MAX_PAYLOAD: usize = 1460;
+
+/// A frame's header: kind, connection, a, b and the payload's length.
+pub fn header(words: [u32; 5]) -> [u8; HEADER] {
+    let mut bytes = [0u8; HEADER];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
+/// The five words of a header, in [`header`]'s order.
+pub fn words(header: &[u8; HEADER]) -> [u32; 5] {
+    let mut words = [0u32; 5];
+    for (word, chunk) in words.iter_mut().zip(header.chunks_exact(4)) {
+        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    words
+}
+
+/// Zero bytes after a payload of `len` bytes, so the next header starts on a word.
+pub const fn padding(len: usize) -> usize {
+    (4 - len % 4) % 4
+}

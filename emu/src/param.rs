@@ -346,14 +346,20 @@ fn save_pmk2cache_impl() {
         return;
     }
     let mut stored = load_stored();
-    stored[at::STA_SSID_LEN..at::STA_SSID_LEN + at::STA_PART_LEN]
-        .copy_from_slice(&ram[at::STA_SSID_LEN..at::STA_SSID_LEN + at::STA_PART_LEN]);
+    copy_station_part(&mut stored, &ram);
     if let Some(slot) = slot {
         let at_pmk = at::SLOT_PMK + 32 * slot;
         stored[at_pmk..at_pmk + 32].copy_from_slice(&ram[at_pmk..at_pmk + 32]);
     }
     say!("sdk: wifi_station_save_pmk2cache with PmkCurrent set: the password and PMK go to flash");
     save_with_protect(&stored);
+}
+
+/// The 164-byte station part of the block (SSID length, SSID, password, ...) from RAM into
+/// `stored`: what both of the SDK's station saves write (M22, M23).
+fn copy_station_part(stored: &mut [u8], ram: &[u8]) {
+    let part = at::STA_SSID_LEN..at::STA_SSID_LEN + at::STA_PART_LEN;
+    stored[part.clone()].copy_from_slice(&ram[part]);
 }
 
 emulate_wrappable! {
@@ -394,8 +400,7 @@ emulate_wrappable! {
             return;
         }
         let mut stored = load_stored();
-        stored[at::STA_SSID_LEN..at::STA_SSID_LEN + at::STA_PART_LEN]
-            .copy_from_slice(&ram[at::STA_SSID_LEN..at::STA_SSID_LEN + at::STA_PART_LEN]);
+        copy_station_part(&mut stored, &ram);
         if let Some(slot) = slot {
             stored[at::SLOT_CHANNEL + slot] = channel;
         }

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
+use object::{Object, ObjectSymbol};
 
 /// The references the audit looks for: the SDK's flash write and erase calls, the firewall's
 /// wrappers of them, and the ROM routines that write or erase flash (`eagle.rom.addr.v6.ld`).
@@ -216,53 +216,32 @@ pub fn references(elf: &Path, map_text: &str) -> Result<Vec<Reference>, String> 
         .collect();
     functions.sort();
     let mut found = BTreeSet::new();
-    let mut total = 0;
-    for section in file.sections() {
-        for (offset, relocation) in section.relocations() {
-            total += 1;
-            let RelocationTarget::Symbol(index) = relocation.target() else {
-                continue;
-            };
-            let Ok(symbol) = file.symbol_by_index(index) else {
-                continue;
-            };
-            let target = symbol.name().unwrap_or_default();
-            if !AUDITED.contains(&target) {
-                continue;
-            }
-            // Relocations of a linked executable carry the virtual address.
-            let address = offset;
-            let Some(input) = sections
-                .iter()
-                .rev()
-                .find(|s| s.address <= address && address < s.address + s.size)
-            else {
-                return Err(format!(
-                    "{target} referenced at {address:#x}, outside every input section"
-                ));
-            };
-            let end = input.address + input.size;
-            let containing = functions
-                .iter()
-                .rev()
-                .find(|(a, s, _)| *a <= address && address < a + (*s).max(1));
-            let following = functions.iter().find(|(a, _, _)| *a > address && *a < end);
-            let function = containing
-                .or(following)
-                .map(|(_, _, name)| name.clone())
-                .unwrap_or_else(|| format!("(static, section {})", input.name));
-            found.insert(Reference {
-                object: input.object.clone(),
-                function,
-                target: target.to_owned(),
-            });
-        }
-    }
-    if total == 0 {
-        return Err(format!(
-            "{} has no relocations (--emit-relocs?)",
-            elf.display()
-        ));
+    for relocation in crate::checks::symbol_relocations(&file, elf, &AUDITED)? {
+        let (address, target) = (relocation.offset, relocation.target);
+        let Some(input) = sections
+            .iter()
+            .rev()
+            .find(|s| s.address <= address && address < s.address + s.size)
+        else {
+            return Err(format!(
+                "{target} referenced at {address:#x}, outside every input section"
+            ));
+        };
+        let end = input.address + input.size;
+        let containing = functions
+            .iter()
+            .rev()
+            .find(|(a, s, _)| *a <= address && address < a + (*s).max(1));
+        let following = functions.iter().find(|(a, _, _)| *a > address && *a < end);
+        let function = containing
+            .or(following)
+            .map(|(_, _, name)| name.clone())
+            .unwrap_or_else(|| format!("(static, section {})", input.name));
+        found.insert(Reference {
+            object: input.object.clone(),
+            function,
+            target: target.to_owned(),
+        });
     }
     Ok(found.into_iter().collect())
 }

@@ -169,8 +169,7 @@ fn time_server(
                 firsts.push(first);
                 wholes.push(whole);
             }
-            Err(e) if retries < BRIDGE_REQUESTS => {
-                let _ = e;
+            Err(_) if retries < BRIDGE_REQUESTS => {
                 retries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }

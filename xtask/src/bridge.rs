@@ -60,18 +60,16 @@ impl Frame {
 
     /// The frame as bytes on the FIFO.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(HEADER + self.payload.len() + 3);
-        for word in [
+        let mut bytes = protocol::header([
             self.kind,
             self.conn,
             self.a,
             self.b,
             self.payload.len() as u32,
-        ] {
-            bytes.extend_from_slice(&word.to_le_bytes());
-        }
+        ])
+        .to_vec();
         bytes.extend_from_slice(&self.payload);
-        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+        bytes.resize(bytes.len() + protocol::padding(self.payload.len()), 0);
         bytes
     }
 
@@ -83,28 +81,21 @@ impl Frame {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        let word = |i: usize| {
-            u32::from_le_bytes([
-                header[4 * i],
-                header[4 * i + 1],
-                header[4 * i + 2],
-                header[4 * i + 3],
-            ])
-        };
-        let len = word(4) as usize;
+        let [kind, conn, a, b, len] = protocol::words(&header);
+        let len = len as usize;
         if len > MAX_PAYLOAD.max(256) {
             return Err(std::io::Error::other(format!(
                 "frame payload of {len} bytes"
             )));
         }
-        let mut payload = vec![0u8; len.div_ceil(4) * 4];
+        let mut payload = vec![0u8; len + protocol::padding(len)];
         from.read_exact(&mut payload)?;
         payload.truncate(len);
         Ok(Some(Frame {
-            kind: word(0),
-            conn: word(1),
-            a: word(2),
-            b: word(3),
+            kind,
+            conn,
+            a,
+            b,
             payload,
         }))
     }
@@ -197,22 +188,23 @@ impl Relay {
 
     /// Waits until the firmware listens on TCP port `port` (or `timeout` passes).
     pub fn wait_for_tcp(&self, port: u16, timeout: std::time::Duration) -> Option<SocketAddr> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(address) = self.bound().tcp.get(&port) {
-                return Some(*address);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        None
+        self.wait_for(timeout, |bound| bound.tcp.get(&port).copied())
     }
 
     /// Waits until the firmware binds UDP port `port`.
     pub fn wait_for_udp(&self, port: u16, timeout: std::time::Duration) -> Option<SocketAddr> {
+        self.wait_for(timeout, |bound| bound.udp.get(&port).copied())
+    }
+
+    fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        find: impl Fn(&Bound) -> Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if let Some(address) = self.bound().udp.get(&port) {
-                return Some(*address);
+            if let Some(address) = find(&self.bound()) {
+                return Some(address);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -241,7 +233,7 @@ pub fn start(dir: &Path, ports: PortMap) -> Result<Relay, String> {
     std::thread::spawn(move || {
         let _ = down_tx.send(std::fs::OpenOptions::new().write(true).open(&down_path));
     });
-    let placeholder = tempfile_sink()?;
+    let placeholder = null_sink()?;
     let shared = Arc::new(Shared {
         down: Mutex::new(placeholder),
         credits: Mutex::new(HashMap::new()),
@@ -288,7 +280,7 @@ pub fn start(dir: &Path, ports: PortMap) -> Result<Relay, String> {
 }
 
 /// Where frames go until QEMU has opened its end (nothing is sent before it asks).
-fn tempfile_sink() -> Result<std::fs::File, String> {
+fn null_sink() -> Result<std::fs::File, String> {
     std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")

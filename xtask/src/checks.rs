@@ -448,9 +448,32 @@ pub fn undefined_symbols(object_file: &Path) -> Result<Vec<String>, String> {
 /// `names`: each as `section+offset -> symbol`. Also fails if the ELF has no relocations at
 /// all, since then the check could not see anything.
 pub fn relocations_to(elf: &Path, names: &[&str]) -> Result<Vec<String>, String> {
-    use object::{ObjectSymbol, RelocationTarget};
     let bytes = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    Ok(symbol_relocations(&file, elf, names)?
+        .into_iter()
+        .map(|r| format!("{}+{:#x} -> {}", r.section, r.offset, r.target))
+        .collect())
+}
+
+/// One relocation to a named symbol.
+pub struct SymbolRelocation<'a> {
+    /// The output section it sits in.
+    pub section: &'a str,
+    /// Its address (a linked executable's relocations carry the virtual address).
+    pub offset: u64,
+    /// The symbol it resolves to.
+    pub target: &'a str,
+}
+
+/// Every relocation of `file` whose target symbol is one of `names`; an error if the ELF (at
+/// `elf`) has no relocations at all, since then no check could see anything.
+pub fn symbol_relocations<'a>(
+    file: &'a object::File<'a>,
+    elf: &Path,
+    names: &[&str],
+) -> Result<Vec<SymbolRelocation<'a>>, String> {
+    use object::{ObjectSymbol, RelocationTarget};
     let mut total = 0;
     let mut found = Vec::new();
     for section in file.sections() {
@@ -462,12 +485,13 @@ pub fn relocations_to(elf: &Path, names: &[&str]) -> Result<Vec<String>, String>
             let Ok(symbol) = file.symbol_by_index(index) else {
                 continue;
             };
-            let name = symbol.name().unwrap_or_default();
-            if names.contains(&name) {
-                found.push(format!(
-                    "{}+{offset:#x} -> {name}",
-                    section.name().unwrap_or("?")
-                ));
+            let target = symbol.name().unwrap_or_default();
+            if names.contains(&target) {
+                found.push(SymbolRelocation {
+                    section: section.name().unwrap_or("?"),
+                    offset,
+                    target,
+                });
             }
         }
     }

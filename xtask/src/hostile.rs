@@ -29,15 +29,20 @@ pub struct Summary {
 
 /// Sends `request`, reads until the server closes; the response as text.
 pub fn exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> Result<String, String> {
-    let mut stream =
-        TcpStream::connect(address).map_err(|e| format!("connect to {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+    let mut stream = connect(address, timeout)?;
     let _ = stream.write_all(request);
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// A connection whose reads give up after `timeout`.
+fn connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(address).map_err(|e| format!("connect to {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
 }
 
 /// The status code of a response ("none" if it is too short to have one).
@@ -110,10 +115,7 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
 
     // An oversize body is refused from its length, before it is sent.
     summary.requests += 1;
-    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
+    let mut stream = connect(address, Duration::from_secs(20))?;
     stream
         .write_all(
             h("POST /connect HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100000\r\n\r\n")
@@ -131,11 +133,8 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
 
     // A client that dribbles its request a byte at a time is still answered.
     summary.requests += 1;
-    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    let mut stream = connect(address, Duration::from_secs(20))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
     for byte in h("GET /status HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes() {
         stream.write_all(&[*byte]).map_err(|e| e.to_string())?;
         std::thread::sleep(Duration::from_millis(5));
@@ -151,10 +150,7 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
 
     // A client that hangs up in the middle of the answer.
     summary.requests += 1;
-    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
+    let mut stream = connect(address, Duration::from_secs(20))?;
     stream
         .write_all(h("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
@@ -168,10 +164,8 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
     summary.cases += 1;
 
     // A silent client is closed after the idle timeout; then the next one is served.
-    let mut idle = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    let mut idle = connect(address, idle_timeout * 3)?;
     idle.write_all(b"GET / HTT").map_err(|e| e.to_string())?;
-    idle.set_read_timeout(Some(idle_timeout * 3))
-        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut rest = Vec::new();
     let n = idle

@@ -109,17 +109,7 @@ pub fn browser(elf: &Path) -> Result<(), String> {
             outcome.status, outcome.console
         ));
     }
-    for shot in [
-        "01-form.png",
-        "02-wrong.png",
-        "03-connected.png",
-        "04-error.png",
-        "05-not-found.png",
-    ] {
-        if !shots.join(shot).exists() {
-            return Err(format!("no screenshot {shot}"));
-        }
-    }
+    crate::test::browser_screenshots(&shots)?;
     let answered = count(&outcome.console, "I portal: answered");
     if answered < 8 {
         return Err(format!(

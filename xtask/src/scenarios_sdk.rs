@@ -310,49 +310,42 @@ fn setup_ap_config_first(elf: &Path) -> Result<(), String> {
 }
 
 fn sdk_saves_while_connected(elf: &Path) -> Result<(), String> {
-    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
-    let dir = prepare("sdk-saves")?;
-    let out = boot(
+    hypothetical_wake(
         elf,
-        &dir,
-        Scenario {
-            reset_reason: 5,
-            rtc: Some(rtc_bytes(&stored(&garden)?)),
-            networks: vec![garden.scripted(None)],
-            pmk_current_sticky: true,
-            ..Scenario::default()
-        },
-    )?;
-    expect(
-        &out,
-        EXIT_DEEP_SLEEP,
-        &["emu: HYPOTHETICAL: PmkCurrent stays set", "I connected, ip"],
-    )?;
-    flash_is_clean(&dir, &[&garden])
+        "sdk-saves",
+        |s| s.pmk_current_sticky = true,
+        "emu: HYPOTHETICAL: PmkCurrent stays set",
+    )
 }
 
 fn unknown_ram_block_write(elf: &Path) -> Result<(), String> {
-    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
-    let dir = prepare("sdk-unknown-write")?;
-    let out = boot(
+    hypothetical_wake(
         elf,
-        &dir,
-        Scenario {
-            reset_reason: 5,
-            rtc: Some(rtc_bytes(&stored(&garden)?)),
-            networks: vec![garden.scripted(None)],
-            save_ram_when_connected: true,
-            ..Scenario::default()
-        },
-    )?;
-    expect(
-        &out,
-        EXIT_DEEP_SLEEP,
-        &[
-            "emu: HYPOTHETICAL: the SDK saves its RAM block",
-            "I connected, ip",
-        ],
-    )?;
+        "sdk-unknown-write",
+        |s| s.save_ram_when_connected = true,
+        "emu: HYPOTHETICAL: the SDK saves its RAM block",
+    )
+}
+
+/// A deep-sleep wake that connects to Garden with one hypothetical SDK behaviour switched on
+/// (`announced` is the emulator's line saying so): the flash must stay clean.
+fn hypothetical_wake(
+    elf: &Path,
+    name: &str,
+    behaviour: impl FnOnce(&mut Scenario),
+    announced: &str,
+) -> Result<(), String> {
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare(name)?;
+    let mut scenario = Scenario {
+        reset_reason: 5,
+        rtc: Some(rtc_bytes(&stored(&garden)?)),
+        networks: vec![garden.scripted(None)],
+        ..Scenario::default()
+    };
+    behaviour(&mut scenario);
+    let out = boot(elf, &dir, scenario)?;
+    expect(&out, EXIT_DEEP_SLEEP, &[announced, "I connected, ip"])?;
     flash_is_clean(&dir, &[&garden])
 }
 
