@@ -18,6 +18,8 @@ mod flash;
 #[cfg(target_arch = "xtensa")]
 mod harness;
 #[cfg(target_arch = "xtensa")]
+mod heap;
+#[cfg(target_arch = "xtensa")]
 mod net;
 #[cfg(target_arch = "xtensa")]
 mod param;

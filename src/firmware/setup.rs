@@ -26,8 +26,8 @@ use super::global::{Global, arm, disarm, new_timer};
 use super::power;
 use super::rtc::SdkRtc;
 use crate::portal::{
-    ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig, RequestBuffer, Response,
-    Security, Session, SessionAction, SetupStatus, Streamed,
+    Admission, Admit, ConnectKey, ConnectRequest, Failure, Network, Phase, Portal, PortalConfig,
+    RequestBuffer, Response, SLOTS, Security, Session, SessionAction, SetupStatus, Streamed,
 };
 use crate::psk::PskDerivation;
 use crate::rtc_record::{self, Credentials, IpConfig, NetworkKey, ReconnectCache, Ssid};
@@ -55,8 +55,16 @@ const SUCCESS_SLEEP_MICROS: u64 = 1_000_000;
 const RETRY_SLEEP_MICROS: u64 = 10 * 60 * 1_000_000;
 /// Bytes per `espconn_send`: one TCP segment, well inside the SDK's send buffer.
 const SEND_CHUNK: usize = 1460;
-/// The SDK closes TCP connections idle this long (seconds); the session closes them earlier.
+/// The SDK closes TCP connections idle this long (seconds); the portal's deadlines close
+/// them earlier (`portal::Admission`).
 const ESPCONN_IDLE_SECONDS: u32 = 30;
+/// Connections the SDK accepts on tcp:80: the portal's slots plus one, so that a newcomer
+/// reaches the admission policy (to take a slot over, or be refused) while both are held.
+/// Each costs about 416 B of heap while open (tcp_pcb, espconn_msg, espconn, esp_tcp
+/// blocks, from liblwip.a and libmain.a; README, "Measurements").
+const SDK_CONNECTIONS: u8 = SLOTS as u8 + 1;
+/// Connections waiting for the close timer.
+const TO_CLOSE: usize = SLOTS + 2;
 /// Largest DNS datagram answered.
 const DNS_MAX: usize = 512;
 
@@ -64,9 +72,6 @@ static TICK_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 static SLICE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 static CLOSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 static FINISH_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
-static REFUSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
-/// A connection refused by the session (one at a time), to be closed by the refuse timer.
-static REFUSED: Global<*mut wifi_sys::espconn> = Global::new(core::ptr::null_mut());
 
 /// The listeners: the SDK keeps pointers to these, so they are static.
 static HTTP_TCP: Global<wifi_sys::esp_tcp> = Global::new(wifi_sys::esp_tcp {
@@ -108,11 +113,14 @@ static DNS_ENDPOINT: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
     reverse: core::ptr::null_mut(),
 });
 
-/// The request being received and the response being sent (one connection at a time).
-static REQUEST: Global<RequestBuffer> = Global::new(RequestBuffer::new());
+/// Each slot's request buffer, on the SDK's heap (setup is the only mode that needs them, so
+/// they cost no static DRAM); null if the heap refused.
+static REQUESTS: Global<[*mut RequestBuffer; SLOTS]> = Global::new([core::ptr::null_mut(); SLOTS]);
+/// The response being sent (one at a time; a second one waits in [`Setup::queued`]).
 static RESPONSE: Global<Outgoing> = Global::new(Outgoing {
     response: None,
     sent: 0,
+    slot: 0,
 });
 /// The segment being sent, which the SDK may read until the sent callback. Its own static:
 /// all zero, it stays in `.bss` (an `Option` niche would put it in `.data`, in flash too).
@@ -123,6 +131,29 @@ static DNS_OUT: Global<[u8; DNS_MAX]> = Global::new([0; DNS_MAX]);
 struct Outgoing {
     response: Option<Response>,
     sent: usize,
+    /// Whose it is.
+    slot: usize,
+}
+
+/// A connection the portal serves or is closing: the SDK's espconn (freed by the SDK after
+/// its disconnect callback) and its peer. The SDK reports a disconnect or error on the
+/// listener, with the peer copied into it (docs/sdk-model.md M47), so the peer is how the
+/// callback is matched.
+#[derive(Clone, Copy)]
+struct Client {
+    connection: *mut wifi_sys::espconn,
+    peer: ([u8; 4], u16),
+}
+
+impl Client {
+    const NONE: Client = Client {
+        connection: core::ptr::null_mut(),
+        peer: ([0; 4], 0),
+    };
+
+    fn new(connection: *mut wifi_sys::espconn, peer: ([u8; 4], u16)) -> Client {
+        Client { connection, peer }
+    }
 }
 
 /// Where a connection test stands.
@@ -146,13 +177,14 @@ struct Setup {
     portal: Portal,
     session: Session,
     test: Test,
-    /// The open client connection, if any (the SDK's espconn for it, freed by the SDK after
-    /// its disconnect callback).
-    client: *mut wifi_sys::espconn,
-    /// That connection's peer: the SDK reports a disconnect or error on the listener, with
-    /// the peer copied into it (docs/sdk-model.md M47), so this is how the callback is matched.
-    /// (A TCP port fits 16 bits; six bytes fit the struct's padding, so DRAM does not grow.)
-    client_peer: ([u8; 4], u16),
+    /// Which connections get a slot, and their deadlines.
+    admission: Admission<SLOTS>,
+    /// The connection in each slot.
+    clients: [Client; SLOTS],
+    /// Connections taken over, refused, expired or answered, for the close timer.
+    to_close: [Client; TO_CLOSE],
+    /// An answer waiting for the one being sent.
+    queued: Option<(usize, Response)>,
     /// `system_get_time()` at the last tick, and the milliseconds since setup started.
     last_us: u32,
     now_ms: u64,
@@ -297,6 +329,7 @@ pub fn start() {
         return;
     }
 
+    allocate_requests();
     // SAFETY: plain read of the system clock.
     let started_us = unsafe { wifi_sys::system_get_time() };
     SETUP.with(|s| {
@@ -304,8 +337,10 @@ pub fn start() {
             portal: Portal::new(PortalConfig::new(AP_IP, HTTP_PORT as u16, name.as_str())),
             session: Session::new(0),
             test: Test::None,
-            client: core::ptr::null_mut(),
-            client_peer: ([0; 4], 0),
+            admission: Admission::new(),
+            clients: [Client::NONE; SLOTS],
+            to_close: [Client::NONE; TO_CLOSE],
+            queued: None,
             last_us: started_us,
             now_ms: 0,
             done: false,
@@ -320,6 +355,29 @@ pub fn start() {
     listen();
     scan();
     arm(&TICK_TIMER, on_tick, TICK_MS, true);
+}
+
+/// A request buffer per slot from the SDK's heap. A slot without one closes its connections
+/// (said on the console); setup still runs with the other.
+fn allocate_requests() {
+    REQUESTS.with(|requests| {
+        for (slot, buffer) in requests.iter_mut().enumerate() {
+            if buffer.is_null() {
+                // SAFETY: the SDK's allocator; zeroed memory is an empty RequestBuffer.
+                *buffer = unsafe {
+                    wifi_sys::pvPortZalloc(
+                        core::mem::size_of::<RequestBuffer>(),
+                        c"setup".as_ptr(),
+                        line!(),
+                    )
+                }
+                .cast();
+                if buffer.is_null() {
+                    error!("setup: no heap for slot {}'s request buffer", slot);
+                }
+            }
+        }
+    });
 }
 
 /// The setup access point: WPA2-PSK with the device's passphrase, one client.
@@ -399,7 +457,7 @@ fn listen() {
         if wifi_sys::espconn_accept(listener) != wifi_sys::ESPCONN_OK {
             error!("setup: cannot listen on tcp:80");
         }
-        wifi_sys::espconn_tcp_set_max_con_allow(listener, 1);
+        wifi_sys::espconn_tcp_set_max_con_allow(listener, SDK_CONNECTIONS);
         wifi_sys::espconn_regist_time(listener, ESPCONN_IDLE_SECONDS, 0);
         wifi_sys::espconn_regist_recvcb(endpoint, Some(on_dns));
         if wifi_sys::espconn_create(endpoint) != wifi_sys::ESPCONN_OK {
@@ -425,7 +483,9 @@ unsafe extern "C" fn on_scan_done(list: *mut c_void, status: u32) {
     }
     // A page being sent lists the networks it started with: hold new results back and scan
     // again soon instead.
-    if RESPONSE.with(|out| out.response.is_some()) {
+    let answering = RESPONSE.with(|out| out.response.is_some())
+        || with_setup(|s| s.queued.is_some()).unwrap_or(false);
+    if answering {
         with_setup(|s| s.session.rescan_soon());
         return;
     }
@@ -467,23 +527,28 @@ unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
         return;
     }
     let now = now_ms();
-    let admitted = with_setup(|s| {
-        if !s.session.open_connection(now) {
-            return false;
+    // SAFETY: the SDK's espconn of the new connection, with its TCP block.
+    let peer = unsafe { peer_of(connection) };
+    let admit = with_setup(|s| {
+        let admit = s.admission.open(now);
+        if let Admit::Slot(i) | Admit::TakeOver(i) = admit {
+            let old = core::mem::replace(&mut s.clients[i], Client::new(connection, peer));
+            if matches!(admit, Admit::TakeOver(_)) {
+                close_soon(s, old);
+            }
+            clear_request(i);
         }
-        s.client = connection;
-        // SAFETY: the SDK's espconn of the new connection, with its TCP block.
-        s.client_peer = unsafe { peer_of(connection) };
-        true
-    })
-    .unwrap_or(false);
-    if !admitted {
-        // Not from inside an espconn callback: the refuse timer closes it.
-        REFUSED.with(|r| *r = connection);
-        arm(&REFUSE_TIMER, on_refuse, 0, false);
-        return;
+        admit
+    });
+    match admit {
+        None | Some(Admit::Refuse) => {
+            // Every slot is being answered or within its grace: close the newcomer.
+            with_setup(|s| close_soon(s, Client::new(connection, peer)));
+            return;
+        }
+        Some(Admit::TakeOver(_)) => info!("setup: a new connection takes over an unused one"),
+        Some(Admit::Slot(_)) => {}
     }
-    REQUEST.with(RequestBuffer::clear);
     // SAFETY: registering callbacks with the SDK's signatures on the SDK's connection.
     unsafe {
         wifi_sys::espconn_regist_recvcb(connection, Some(on_http_receive));
@@ -493,62 +558,133 @@ unsafe extern "C" fn on_http_connect(arg: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn on_refuse(_arg: *mut c_void) {
+/// Queues `client`'s connection to be closed by the close timer (espconn must not be
+/// disconnected from inside its own callbacks). A full queue closes the oldest entry's
+/// connection as soon as the timer runs anyway; the SDK's idle timeout is the backstop.
+fn close_soon(s: &mut Setup, client: Client) {
+    if client.connection.is_null() {
+        return;
+    }
+    if let Some(entry) = s.to_close.iter_mut().find(|c| c.connection.is_null()) {
+        *entry = client;
+    } else {
+        warn!("setup: too many connections to close");
+    }
+    arm(&CLOSE_TIMER, on_close, 0, false);
+}
+
+unsafe extern "C" fn on_close(_arg: *mut c_void) {
     if power::halted() {
         return;
     }
-    let connection = REFUSED.with(|r| core::mem::replace(r, core::ptr::null_mut()));
-    if !connection.is_null() {
-        // SAFETY: the SDK's espconn of the refused connection, never handed to the portal.
-        unsafe { wifi_sys::espconn_disconnect(connection) };
+    let pending = with_setup(|s| core::mem::replace(&mut s.to_close, [Client::NONE; TO_CLOSE]))
+        .unwrap_or([Client::NONE; TO_CLOSE]);
+    for client in pending {
+        if !client.connection.is_null() {
+            // SAFETY: the SDK's connection: entries are removed when its disconnect callback
+            // reports the peer (`forget`), so this one is still open.
+            unsafe { wifi_sys::espconn_disconnect(client.connection) };
+        }
     }
 }
 
-fn is_client(arg: *mut c_void) -> bool {
+/// The slot whose connection this is.
+fn slot_of(arg: *mut c_void) -> Option<usize> {
     let connection = arg.cast::<wifi_sys::espconn>();
-    !connection.is_null() && with_setup(|s| s.client == connection).unwrap_or(false)
+    if connection.is_null() {
+        return None;
+    }
+    with_setup(|s| s.clients.iter().position(|c| c.connection == connection)).flatten()
+}
+
+/// The request buffer of `slot`, on the heap (allocated when setup starts).
+fn with_request<R>(slot: usize, f: impl FnOnce(&mut RequestBuffer) -> R) -> Option<R> {
+    let buffer = REQUESTS.with(|r| r.get(slot).copied())?;
+    if buffer.is_null() {
+        return None;
+    }
+    // SAFETY: a block from pvPortZalloc the size of a RequestBuffer (all-zero is an empty
+    // one), never freed while setup runs, and only ever borrowed here, for `f`.
+    Some(f(unsafe { &mut *buffer }))
+}
+
+fn clear_request(slot: usize) {
+    with_request(slot, RequestBuffer::clear);
 }
 
 unsafe extern "C" fn on_http_receive(arg: *mut c_void, data: *mut c_char, len: u16) {
     if power::halted() {
         return;
     }
-    if data.is_null() || !is_client(arg) {
+    let Some(slot) = slot_of(arg) else {
+        return;
+    };
+    if data.is_null() {
         return;
     }
     // SAFETY: the SDK passes `len` readable bytes for the duration of the callback.
     let bytes = unsafe { core::slice::from_raw_parts(data.cast::<u8>(), usize::from(len)) };
     let now = now_ms();
     let Some(reply) = with_setup(|s| {
-        s.session.activity(now);
-        REQUEST.with(|request| s.portal.receive_streamed(request, bytes))
-    }) else {
+        if s.admission.phase(slot) == Phase::Answering {
+            // Bytes after a complete request (pipelining): the answer ends the connection.
+            return None;
+        }
+        let reply = with_request(slot, |request| {
+            let reply = s.portal.receive_streamed(request, bytes);
+            (reply, request.head_complete())
+        });
+        match reply {
+            Some((Streamed::Incomplete, head)) => {
+                s.admission.received(slot, now, head);
+                None
+            }
+            Some((reply, _)) => {
+                s.admission.answering(slot, now);
+                Some(reply)
+            }
+            None => {
+                error!("setup: no request buffer");
+                finish_client(s, slot);
+                None
+            }
+        }
+    })
+    .flatten() else {
         return;
     };
     match reply {
         Streamed::Incomplete => {}
-        Streamed::Respond(response) => begin_response(arg, response),
+        Streamed::Respond(response) => begin_response(slot, response),
         Streamed::Connect(response, request) => {
-            begin_response(arg, response);
+            begin_response(slot, response);
             begin_test(request);
         }
     }
 }
 
-fn begin_response(arg: *mut c_void, response: Response) {
-    REQUEST.with(RequestBuffer::clear);
+/// Starts sending `response` on `slot`, or queues it while another answer is going out.
+fn begin_response(slot: usize, response: Response) {
+    clear_request(slot);
+    let busy = RESPONSE.with(|out| out.response.is_some());
+    if busy {
+        with_setup(|s| s.queued = Some((slot, response)));
+        return;
+    }
     RESPONSE.with(|out| {
         out.response = Some(response);
         out.sent = 0;
+        out.slot = slot;
     });
-    send_next(arg);
+    send_next();
 }
 
-/// Sends the next chunk of the response; closes the connection once all of it is out.
-fn send_next(arg: *mut c_void) {
+/// Sends the next chunk of the response; closes its connection once all of it is out.
+fn send_next() {
     let piece = with_setup(|s| {
         RESPONSE.with(|out| {
             let response = out.response.as_ref()?;
+            let connection = s.clients.get(out.slot)?.connection;
             let (n, pointer) = SEGMENT.with(|segment| {
                 (
                     s.portal.read_response(response, out.sent, segment),
@@ -562,69 +698,73 @@ fn send_next(arg: *mut c_void) {
                     response.status_code(),
                     out.sent
                 );
-                out.response = None;
-                return None;
+                return Some(Err(out.slot));
             }
             out.sent += n;
-            Some((pointer, n))
+            Some(Ok((connection, pointer, n)))
         })
     })
     .flatten();
-    let Some((pointer, chunk)) = piece else {
-        close_later();
-        return;
+    let (connection, pointer, chunk) = match piece {
+        None => return,
+        Some(Err(slot)) => return answered(slot),
+        Some(Ok(piece)) => piece,
     };
     // SAFETY: `pointer` addresses `chunk` bytes of the static segment buffer, which stays
-    // untouched until the sent callback; the connection is the SDK's.
-    let result = unsafe { wifi_sys::espconn_send(arg.cast(), pointer, chunk as u16) };
+    // untouched until the sent callback; the connection is the SDK's, still open (a closed
+    // slot's response is dropped in `forget`).
+    let result = unsafe { wifi_sys::espconn_send(connection, pointer, chunk as u16) };
     if result != wifi_sys::ESPCONN_OK {
         warn!("setup: send failed ({})", result);
-        close_later();
+        let slot = RESPONSE.with(|out| out.slot);
+        answered(slot);
     }
+}
+
+/// `slot`'s answer is out (or cannot go out): close it, start a queued answer.
+fn answered(slot: usize) {
+    RESPONSE.with(|out| out.response = None);
+    let next = with_setup(|s| {
+        finish_client(s, slot);
+        s.queued.take()
+    })
+    .flatten();
+    if let Some((slot, response)) = next {
+        begin_response(slot, response);
+    }
+}
+
+/// Frees `slot` and queues its connection's close.
+fn finish_client(s: &mut Setup, slot: usize) {
+    s.admission.closed(slot);
+    if let Some(client) = s.clients.get_mut(slot) {
+        let client = core::mem::replace(client, Client::NONE);
+        close_soon(s, client);
+    }
+    clear_request(slot);
 }
 
 unsafe extern "C" fn on_http_sent(arg: *mut c_void) {
     if power::halted() {
         return;
     }
-    if is_client(arg) {
-        send_next(arg);
+    let current = RESPONSE.with(|out| out.response.is_some().then_some(out.slot));
+    if current.is_some() && slot_of(arg) == current {
+        send_next();
     }
 }
 
-/// espconn must not be disconnected from inside its own callbacks: a zero-delay timer does it.
-fn close_later() {
-    arm(&CLOSE_TIMER, on_close, 0, false);
-}
-
-unsafe extern "C" fn on_close(_arg: *mut c_void) {
-    if power::halted() {
-        return;
-    }
-    let Some(client) = with_setup(|s| s.client) else {
-        return;
-    };
-    if !client.is_null() {
-        // SAFETY: the SDK's connection, still open (its disconnect callback clears `client`).
-        unsafe { wifi_sys::espconn_disconnect(client) };
-    }
-}
-
-/// Whether a disconnect or error callback is about the client: the SDK passes the listener,
+/// Whether a disconnect or error callback is about `client`: the SDK passes the listener,
 /// whose TCP block then holds the closed connection's peer (docs/sdk-model.md M47).
-fn is_client_closing(arg: *mut c_void) -> bool {
-    let connection = arg.cast::<wifi_sys::espconn>();
-    if cfg!(feature = "canary-pointer-match") {
-        // The canary matches as if the SDK passed the connection's own espconn.
-        return is_client(arg);
-    }
-    let listener = HTTP_LISTENER.with(|l| l as *mut wifi_sys::espconn);
-    if connection != listener {
+fn is_closing(arg: *mut c_void, peer: Option<([u8; 4], u16)>, client: &Client) -> bool {
+    if client.connection.is_null() {
         return false;
     }
-    // SAFETY: our static listener and its static TCP block.
-    let peer = unsafe { peer_of(connection) };
-    with_setup(|s| !s.client.is_null() && peer == s.client_peer).unwrap_or(false)
+    if cfg!(feature = "canary-pointer-match") {
+        // The canary matches as if the SDK passed the connection's own espconn.
+        return arg.cast::<wifi_sys::espconn>() == client.connection;
+    }
+    peer == Some(client.peer)
 }
 
 /// The remote address and port in a TCP espconn's block.
@@ -640,14 +780,37 @@ unsafe fn peer_of(connection: *mut wifi_sys::espconn) -> ([u8; 4], u16) {
     (ip, port as u16)
 }
 
-fn forget_client(arg: *mut c_void) {
-    if is_client_closing(arg) {
-        with_setup(|s| {
-            s.client = core::ptr::null_mut();
-            s.session.close_connection();
-        });
-        REQUEST.with(RequestBuffer::clear);
+/// A connection closed: free its slot (or forget its queued close).
+fn forget(arg: *mut c_void) {
+    let listener = HTTP_LISTENER.with(|l| l as *mut wifi_sys::espconn);
+    // SAFETY: our static listener and its static TCP block.
+    let peer = (arg.cast::<wifi_sys::espconn>() == listener).then(|| unsafe { peer_of(listener) });
+    let slot = with_setup(|s| {
+        for entry in s.to_close.iter_mut() {
+            if is_closing(arg, peer, entry) {
+                *entry = Client::NONE;
+            }
+        }
+        let slot = s.clients.iter().position(|c| is_closing(arg, peer, c))?;
+        s.clients[slot] = Client::NONE;
+        s.admission.closed(slot);
+        if s.queued.as_ref().is_some_and(|(q, _)| *q == slot) {
+            s.queued = None;
+        }
+        Some(slot)
+    })
+    .flatten();
+    let Some(slot) = slot else {
+        return;
+    };
+    clear_request(slot);
+    let was_answering = RESPONSE.with(|out| out.response.is_some() && out.slot == slot);
+    if was_answering {
         RESPONSE.with(|out| out.response = None);
+        let next = with_setup(|s| s.queued.take()).flatten();
+        if let Some((slot, response)) = next {
+            begin_response(slot, response);
+        }
     }
 }
 
@@ -655,7 +818,7 @@ unsafe extern "C" fn on_http_disconnect(arg: *mut c_void) {
     if power::halted() {
         return;
     }
-    forget_client(arg);
+    forget(arg);
 }
 
 unsafe extern "C" fn on_http_error(arg: *mut c_void, err: i8) {
@@ -663,7 +826,7 @@ unsafe extern "C" fn on_http_error(arg: *mut c_void, err: i8) {
         return;
     }
     warn!("setup: connection error {}", err);
-    forget_client(arg);
+    forget(arg);
 }
 
 unsafe extern "C" fn on_dns(arg: *mut c_void, data: *mut c_char, len: u16) {
@@ -891,6 +1054,24 @@ unsafe extern "C" fn on_finished(_arg: *mut c_void) {
     deep_sleep(SUCCESS_SLEEP_MICROS);
 }
 
+/// Closes every connection past its deadline (`Admission::poll`).
+fn expire_connections(now: u64) {
+    while let Some(slot) = with_setup(|s| s.admission.poll(now).map(|(slot, _)| slot)).flatten() {
+        info!("setup: closing a connection past its deadline");
+        let answering = RESPONSE.with(|out| out.response.is_some() && out.slot == slot);
+        if answering {
+            answered(slot);
+        } else {
+            with_setup(|s| {
+                if s.queued.as_ref().is_some_and(|(q, _)| *q == slot) {
+                    s.queued = None;
+                }
+                finish_client(s, slot);
+            });
+        }
+    }
+}
+
 unsafe extern "C" fn on_tick(_arg: *mut c_void) {
     if power::halted() {
         return;
@@ -909,15 +1090,12 @@ unsafe extern "C" fn on_tick(_arg: *mut c_void) {
     if rescan {
         scan();
     }
+    expire_connections(now);
     if test_started.is_some_and(|started| now.saturating_sub(started) >= TEST_TIMEOUT_MS) {
         finish_test(Err(Failure::Timeout));
     }
     match action {
         SessionAction::Nothing => {}
-        SessionAction::CloseIdleConnection => {
-            info!("setup: closing an idle connection");
-            close_later();
-        }
         SessionAction::EndSetup => {
             if with_setup(|s| s.done).unwrap_or(true) {
                 return;

@@ -16,10 +16,15 @@
 //! Must never: allocate, keep a passphrase, or trust the request's Host for anything but the
 //! redirect decision.
 
+mod admission;
 mod form;
 mod http;
 mod page;
 
+pub use admission::{
+    ANSWER_DEADLINE_MS, Admission, Admit, BODY_DEADLINE_MS, Expired, GRACE_MS, HEAD_DEADLINE_MS,
+    Phase, SLOTS,
+};
 pub use page::Response;
 
 use zeroize::Zeroize;
@@ -35,8 +40,6 @@ pub const MAX_BODY: usize = 512;
 pub const MAX_PAGE: usize = 8192;
 /// Bytes `out` must hold for every response: headers and body.
 pub const RESPONSE_CAPACITY: usize = MAX_PAGE + 512;
-/// An open connection without a byte for this long is closed.
-pub const IDLE_TIMEOUT_MS: u32 = 10_000;
 /// Setup ends after this long without a successful connection test.
 pub const SETUP_TIMEOUT_MS: u32 = 600_000;
 /// While the scan list is empty, scan again this often.
@@ -308,6 +311,13 @@ impl RequestBuffer {
         self.len == 0
     }
 
+    /// Whether the bytes so far hold a whole request head (up to its blank line), for
+    /// [`Admission::received`].
+    pub fn head_complete(&self) -> bool {
+        let bytes = self.as_bytes();
+        bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
+    }
+
     /// Appends what fits; returns whether everything did.
     fn append(&mut self, bytes: &[u8]) -> bool {
         let room = self.bytes.len() - self.len;
@@ -470,18 +480,15 @@ impl Portal {
 pub enum SessionAction {
     /// Nothing.
     Nothing,
-    /// The open connection has been idle for [`IDLE_TIMEOUT_MS`]: close it.
-    CloseIdleConnection,
     /// [`SETUP_TIMEOUT_MS`] without a successful test: end setup (deep sleep).
     EndSetup,
 }
 
-/// Connection admission and the portal's timeouts, on a millisecond clock the caller keeps.
+/// The portal's scan schedule and its overall deadline, on a millisecond clock the caller
+/// keeps (connections: [`Admission`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Session {
     started_ms: u64,
-    connection_open: bool,
-    last_activity_ms: u64,
     testing: bool,
     succeeded: bool,
     last_scan_ms: u64,
@@ -493,8 +500,6 @@ impl Session {
     pub const fn new(now_ms: u64) -> Session {
         Session {
             started_ms: now_ms,
-            connection_open: false,
-            last_activity_ms: now_ms,
             testing: false,
             succeeded: false,
             last_scan_ms: now_ms,
@@ -528,26 +533,6 @@ impl Session {
         true
     }
 
-    /// One connection at a time: `false` means refuse (close) this one.
-    pub fn open_connection(&mut self, now_ms: u64) -> bool {
-        if self.connection_open {
-            return false;
-        }
-        self.connection_open = true;
-        self.last_activity_ms = now_ms;
-        true
-    }
-
-    /// Bytes arrived on the open connection.
-    pub fn activity(&mut self, now_ms: u64) {
-        self.last_activity_ms = now_ms;
-    }
-
-    /// The open connection closed.
-    pub fn close_connection(&mut self) {
-        self.connection_open = false;
-    }
-
     /// A connection test started (setup does not end while one runs).
     pub fn test_started(&mut self) {
         self.testing = true;
@@ -559,14 +544,8 @@ impl Session {
         self.succeeded |= success;
     }
 
-    /// What is due at `now_ms`. An idle connection is reported once per idle period.
+    /// What is due at `now_ms`.
     pub fn poll(&mut self, now_ms: u64) -> SessionAction {
-        if self.connection_open
-            && now_ms.saturating_sub(self.last_activity_ms) >= u64::from(IDLE_TIMEOUT_MS)
-        {
-            self.last_activity_ms = now_ms;
-            return SessionAction::CloseIdleConnection;
-        }
         if !self.succeeded
             && !self.testing
             && now_ms.saturating_sub(self.started_ms) >= u64::from(SETUP_TIMEOUT_MS)

@@ -759,6 +759,11 @@ unsafe extern "C" {
     pub fn system_get_chip_id() -> u32;
     /// Microseconds since boot (wraps).
     pub fn system_get_time() -> u32;
+    /// Zeroed memory from the SDK's heap in DRAM (`os_zalloc`, include/mem.h); null when the
+    /// heap has no block that large. `file` and `line` feed the SDK's leak tracing.
+    pub fn pvPortZalloc(size: usize, file: *const c_char, line: u32) -> *mut c_void;
+    /// Returns a block from [`pvPortZalloc`] to the heap (`os_free`); null is ignored.
+    pub fn vPortFree(ptr: *mut c_void, file: *const c_char, line: u32);
     /// Registers the partition table (SDK 3.x requires it in `user_pre_init`).
     pub fn system_partition_table_regist(
         partition_table: *const partition_item_t,

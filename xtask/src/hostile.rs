@@ -4,10 +4,12 @@
 //! Each case sends what a broken or malicious client would (malformed heads, oversize heads and
 //! bodies, bad and contradictory lengths, request smuggling, a client that dribbles, one that
 //! goes silent, one that hangs up in the middle of the answer) and checks the status it gets;
-//! after every case a normal `GET /` must still be served. The firmware answers one
-//! connection at a time and closes before its disconnect callback has run, so the follow-up
-//! request may be turned away while the previous connection is still being torn down: it is
-//! tried up to [`RETRIES`] times, and the retries are counted.
+//! after every case a normal `GET /` must still be served. The lockout case holds the portal's
+//! slots with a slowloris client and a flood of silent connections and requires a normal
+//! `GET /` to be answered within the grace of `ramkey::portal::Admission`. The firmware
+//! closes a connection before its disconnect callback has run, so a follow-up request may be
+//! turned away while the previous connection is still being torn down: it is tried up to
+//! [`RETRIES`] times, and the retries are counted.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,6 +17,28 @@ use std::time::{Duration, Instant};
 
 /// Attempts of the follow-up `GET /`.
 const RETRIES: usize = 3;
+/// Silent connections the lockout case opens (a phone's speculative ones, many times over).
+const IDLE_FLOOD: usize = 20;
+
+/// The portal's deadlines in real time (the host portal's tests run its clock faster).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// `ramkey::portal::HEAD_DEADLINE_MS`.
+    pub head_deadline: Duration,
+    /// `ramkey::portal::GRACE_MS`.
+    pub grace: Duration,
+}
+
+impl Timing {
+    /// The deadlines of a portal whose clock runs `speed` times faster than real time.
+    pub fn scaled(speed: u32) -> Timing {
+        let ms = |v: u32| Duration::from_millis(u64::from(v / speed.max(1)));
+        Timing {
+            head_deadline: ms(ramkey::portal::HEAD_DEADLINE_MS),
+            grace: ms(ramkey::portal::GRACE_MS),
+        }
+    }
+}
 
 /// What the run saw.
 #[derive(Debug, Default)]
@@ -70,7 +94,7 @@ fn get_root(address: SocketAddr, host: &str, summary: &mut Summary) -> Result<()
 }
 
 /// Runs every case against the portal at `address`, which answers to `host`.
-pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Summary, String> {
+pub fn run(address: SocketAddr, host: &str, timing: &Timing) -> Result<Summary, String> {
     let mut summary = Summary::default();
     let h = |request: &str| request.replace("{host}", host);
     let simple: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -163,8 +187,9 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
         .map_err(|e| format!("after a mid-response close: {e}"))?;
     summary.cases += 1;
 
-    // A silent client is closed after the idle timeout; then the next one is served.
-    let mut idle = connect(address, idle_timeout * 3)?;
+    // A silent client is closed at the head deadline, not before; then the next one is served.
+    let head_deadline = timing.head_deadline;
+    let mut idle = connect(address, head_deadline * 3)?;
     idle.write_all(b"GET / HTT").map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut rest = Vec::new();
@@ -177,13 +202,92 @@ pub fn run(address: SocketAddr, host: &str, idle_timeout: Duration) -> Result<Su
             String::from_utf8_lossy(&rest)
         ));
     }
-    if started.elapsed() + Duration::from_millis(100) < idle_timeout {
+    if started.elapsed() + Duration::from_millis(100) < head_deadline {
         return Err(format!(
-            "idle client: closed after {:?}, before the idle timeout {idle_timeout:?}",
+            "idle client: closed after {:?}, before the head deadline {head_deadline:?}",
             started.elapsed()
         ));
     }
     get_root(address, host, &mut summary).map_err(|e| format!("after an idle client: {e}"))?;
     summary.cases += 1;
+
+    lockout(address, host, timing, &mut summary)?;
+    get_root(address, host, &mut summary).map_err(|e| format!("after the lockout: {e}"))?;
+    summary.cases += 1;
     Ok(summary)
+}
+
+/// A slowloris client (a header byte every fifth of the head deadline) and [`IDLE_FLOOD`]
+/// silent connections: a normal `GET /` must be answered within the grace, and the slowloris
+/// closed at its head deadline however it dribbles.
+pub fn lockout(
+    address: SocketAddr,
+    host: &str,
+    timing: &Timing,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let interval = timing.head_deadline / 5;
+    let mut slow = connect(address, interval)?;
+    slow.set_nodelay(true).map_err(|e| e.to_string())?;
+    let opened = Instant::now();
+    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Slow: ");
+    let limit = timing.head_deadline * 3;
+    let dribbler = std::thread::spawn(move || -> Result<Duration, String> {
+        let mut bytes = head.into_bytes().into_iter().chain(std::iter::repeat(b'a'));
+        let mut scratch = [0u8; 64];
+        while opened.elapsed() < limit {
+            let byte = bytes.next().unwrap_or(b'a');
+            if slow.write_all(&[byte]).is_err() {
+                return Ok(opened.elapsed());
+            }
+            // The read timeout is the pause between bytes; a close ends the wait early.
+            match slow.read(&mut scratch) {
+                Ok(0) => return Ok(opened.elapsed()),
+                Ok(_) => return Err("the server answered an incomplete request".into()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Ok(opened.elapsed()),
+            }
+        }
+        Err(format!("still open after {limit:?}"))
+    });
+    // The slowloris goes first, then the flood (the device may reset some of it at once).
+    std::thread::sleep(interval / 2);
+    let flood: Vec<TcpStream> = (0..IDLE_FLOOD)
+        .filter_map(|_| TcpStream::connect(address).ok())
+        .collect();
+    std::thread::sleep(interval / 4);
+    summary.requests += 1;
+    let started = Instant::now();
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let response = exchange(address, request.as_bytes(), Duration::from_secs(20))?;
+    let took = started.elapsed();
+    drop(flood);
+    if status(&response) != "200" || !response.ends_with("</html>") {
+        return Err(format!(
+            "lockout: GET / beside a slowloris and {IDLE_FLOOD} silent connections got:\n{response}"
+        ));
+    }
+    if took > timing.grace {
+        return Err(format!(
+            "lockout: GET / took {took:?}, more than the grace {:?}",
+            timing.grace
+        ));
+    }
+    let closed = dribbler
+        .join()
+        .map_err(|_| "the slowloris thread panicked".to_owned())?
+        .map_err(|e| format!("lockout: slowloris: {e}"))?;
+    let latest = timing.head_deadline + timing.grace;
+    if closed + interval < timing.head_deadline || closed > latest {
+        return Err(format!(
+            "lockout: the slowloris was closed after {closed:?}; expected between the head \
+             deadline {:?} and {latest:?}",
+            timing.head_deadline
+        ));
+    }
+    Ok(())
 }

@@ -1,20 +1,22 @@
 //! `cargo xtask portal`: the setup portal served on 127.0.0.1 from a scripted world.
 //!
 //! A small std adapter around `ramkey::portal`, the same core the device drives from espconn
-//! callbacks: one connection at a time (others wait in the listen queue), a read timeout
-//! of `IDLE_TIMEOUT_MS`, the bytes of each read handed to `Portal::receive_streamed`, the
-//! response written a segment at a time as the device does, the connection closed. Instead of a radio it has a script: a scan list and the
+//! callbacks: one thread polls non-blocking sockets; `Admission` decides which connections
+//! get its [`SLOTS`] slots (a newcomer takes over a silent one, or one that has not completed
+//! its request within the grace) and when one is past its deadline; the bytes of each read go
+//! to `Portal::receive_streamed`, the response is written a segment at a time as the device
+//! does, the connection closed. Instead of a radio it has a script: a scan list and the
 //! networks' passphrases. A connection test succeeds when the PSK derived from the submitted
 //! passphrase equals the one derived from the script's, and its outcome shows on the status
 //! page after [`TEST_DURATION`], as the device's would after a real attempt.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use ramkey::portal::{
-    ConnectKey, ConnectRequest, Failure, IDLE_TIMEOUT_MS, Network, Portal, PortalConfig,
-    RequestBuffer, Security, SetupStatus, Streamed,
+    Admission, Admit, ConnectKey, ConnectRequest, Failure, Network, Portal, PortalConfig,
+    RequestBuffer, Response, SLOTS, Security, SetupStatus, Streamed,
 };
 use ramkey::rtc_record::Ssid;
 use ramkey::secret::{Passphrase, Psk};
@@ -106,21 +108,35 @@ pub fn emulated_world() -> Vec<crate::qemu::ScriptedNetwork> {
 /// Options of a host portal.
 #[derive(Clone, Copy)]
 pub struct Options {
-    /// How long a connection may stay silent before the server closes it.
-    pub idle_timeout: Duration,
+    /// How much faster than real time the portal's clock runs (1 on the command line; the
+    /// tests run the deadlines of [`ramkey::portal::Admission`] 25 times faster).
+    pub speed: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            idle_timeout: Duration::from_millis(u64::from(IDLE_TIMEOUT_MS)),
-        }
+        Options { speed: 1 }
     }
+}
+
+/// An admitted connection.
+struct Client {
+    stream: TcpStream,
+    request: RequestBuffer,
+    /// The response being written and how many of its bytes are out.
+    answer: Option<(Response, usize)>,
 }
 
 struct Server {
     portal: Portal,
     options: Options,
+    started: Instant,
+    admission: Admission<SLOTS>,
+    slots: [Option<Client>; SLOTS],
+    /// Answered connections, closed for writing, drained until the client closes or for 1 s:
+    /// closing with unread bytes (a body the server refused) would reset the connection
+    /// before the client reads the answer.
+    closing: Vec<(TcpStream, Instant)>,
     /// The outcome of the running test and when it is due.
     pending: Option<(Instant, SetupStatus)>,
 }
@@ -149,6 +165,10 @@ impl Server {
         Server {
             portal,
             options,
+            started: Instant::now(),
+            admission: Admission::new(),
+            slots: [const { None }; SLOTS],
+            closing: Vec::new(),
             pending: None,
         }
     }
@@ -191,19 +211,71 @@ impl Server {
         }
     }
 
-    /// Serves one connection to its end.
-    fn serve(&mut self, mut stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(self.options.idle_timeout));
-        let mut request = RequestBuffer::new();
+    /// The portal's clock: milliseconds since start, times the speed.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64 * u64::from(self.options.speed)
+    }
+
+    /// Serves every connection, one poll round per millisecond, as the device's callbacks
+    /// would: accept (admit, take over or refuse), read, answer, expire.
+    fn run(mut self, listener: TcpListener) {
+        let _ = listener.set_nonblocking(true);
         let mut chunk = [0u8; 1024];
         loop {
-            let n = match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return, // closed by the client, idle, or broken
-                Ok(n) => n,
-            };
             self.update();
-            let response = match self.portal.receive_streamed(&mut request, &chunk[..n]) {
-                Streamed::Incomplete => continue,
+            let now = self.now_ms();
+            while let Ok((stream, _)) = listener.accept() {
+                let _ = stream.set_nonblocking(true);
+                let client = Client {
+                    stream,
+                    request: RequestBuffer::new(),
+                    answer: None,
+                };
+                match self.admission.open(now) {
+                    Admit::Slot(i) => self.slots[i] = Some(client),
+                    // The old connection is dropped: closed, with a reset if it sent bytes.
+                    Admit::TakeOver(i) => self.slots[i] = Some(client),
+                    Admit::Refuse => drop(client),
+                }
+            }
+            for i in 0..SLOTS {
+                self.step(i, now, &mut chunk);
+            }
+            while let Some((i, _)) = self.admission.poll(now) {
+                self.slots[i] = None;
+            }
+            self.closing.retain_mut(|(stream, until)| {
+                Instant::now() < *until
+                    && match stream.read(&mut chunk) {
+                        Ok(n) => n > 0,
+                        Err(e) => e.kind() == ErrorKind::WouldBlock,
+                    }
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Reads from or writes to slot `i`'s connection.
+    fn step(&mut self, i: usize, now: u64, chunk: &mut [u8]) {
+        let Some(client) = self.slots[i].as_mut() else {
+            return;
+        };
+        if client.answer.is_none() {
+            let n = match client.stream.read(chunk) {
+                Ok(0) => return self.drop_slot(i),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => return self.drop_slot(i),
+            };
+            let response = match self
+                .portal
+                .receive_streamed(&mut client.request, &chunk[..n])
+            {
+                Streamed::Incomplete => {
+                    let head = client.request.head_complete();
+                    self.admission.received(i, now, head);
+                    return;
+                }
                 Streamed::Respond(response) => response,
                 Streamed::Connect(response, request) => {
                     self.pending =
@@ -211,24 +283,36 @@ impl Server {
                     response
                 }
             };
-            // A segment at a time, as the device sends it.
-            let mut segment = [0u8; SEGMENT];
-            let mut sent = 0;
-            loop {
-                let n = self.portal.read_response(&response, sent, &mut segment);
-                if n == 0 || stream.write_all(&segment[..n]).is_err() {
-                    break;
-                }
-                sent += n;
-            }
-            break;
+            self.admission.answering(i, now);
+            client.answer = Some((response, 0));
         }
-        // Close gently: the client may still be sending (a body the server refused), and
-        // closing with unread bytes would reset the connection before it reads the answer.
-        let _ = stream.shutdown(Shutdown::Write);
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < deadline && matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
+        // A segment at a time, as the device sends it.
+        let Some((response, sent)) = client.answer.as_mut() else {
+            return;
+        };
+        let mut segment = [0u8; SEGMENT];
+        loop {
+            let n = self.portal.read_response(response, *sent, &mut segment);
+            if n == 0 {
+                break;
+            }
+            match client.stream.write(&segment[..n]) {
+                Ok(k) => *sent += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => return self.drop_slot(i),
+            }
+        }
+        if let Some(client) = self.slots[i].take() {
+            let _ = client.stream.shutdown(Shutdown::Write);
+            self.closing
+                .push((client.stream, Instant::now() + Duration::from_secs(1)));
+        }
+        self.admission.closed(i);
+    }
+
+    fn drop_slot(&mut self, i: usize) {
+        self.slots[i] = None;
+        self.admission.closed(i);
     }
 }
 
@@ -237,12 +321,7 @@ pub fn spawn(port: u16, options: Options) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || {
-        let mut server = Server::new(options, address.port());
-        for stream in listener.incoming().flatten() {
-            server.serve(stream);
-        }
-    });
+    std::thread::spawn(move || Server::new(options, address.port()).run(listener));
     Ok(address)
 }
 
@@ -271,14 +350,11 @@ mod tests {
     //! what is left here is what only a host portal does.
     use super::*;
 
+    /// The deadlines 25 times faster: head 400 ms, grace 120 ms.
+    const SPEED: u32 = 25;
+
     fn quick() -> SocketAddr {
-        spawn(
-            0,
-            Options {
-                idle_timeout: Duration::from_millis(400),
-            },
-        )
-        .expect("listening")
+        spawn(0, Options { speed: SPEED }).expect("listening")
     }
 
     fn exchange(address: SocketAddr, request: &[u8]) -> String {
@@ -288,24 +364,24 @@ mod tests {
     use crate::hostile::status;
 
     #[test]
-    fn idle_connection_is_closed_and_the_next_one_served() {
+    fn an_incomplete_request_does_not_delay_the_next_and_ends_at_its_deadline() {
+        let timing = crate::hostile::Timing::scaled(SPEED);
         let address = quick();
         let mut idle = TcpStream::connect(address).expect("connect");
         idle.write_all(b"GET / HTT").expect("partial");
-        // A second connection waits until the first is done, then is served.
         let started = Instant::now();
-        let second = std::thread::spawn(move || exchange(address, b"GET / HTTP/1.1\r\n\r\n"));
+        let r = exchange(address, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(status(&r), "200", "served beside the incomplete request");
         let mut rest = Vec::new();
         idle.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        let n = idle.read_to_end(&mut rest).expect("closed by the server");
+        let n = idle.read_to_end(&mut rest).unwrap_or(0);
         assert_eq!(n, 0, "nothing sent to an incomplete request");
+        let closed = started.elapsed();
         assert!(
-            started.elapsed() >= Duration::from_millis(350),
-            "closed only after the idle timeout"
+            closed + Duration::from_millis(50) >= timing.head_deadline,
+            "closed after {closed:?}, before the head deadline"
         );
-        let r = second.join().expect("second");
-        assert_eq!(status(&r), "200");
     }
 
     #[test]

@@ -213,8 +213,9 @@ fn dns_checks(run: &Bridged) -> Result<(), String> {
 /// The hostile HTTP cases against the firmware; after each one `GET /` is still served.
 pub fn hostile(elf: &Path) -> Result<(), String> {
     let run = start(elf, "bridged-hostile")?;
-    // The firmware's session closes a silent connection after 10 s (src/portal).
-    let summary = match crate::hostile::run(run.http, "192.168.4.1", Duration::from_secs(10)) {
+    // The firmware keeps real time: head deadline 10 s, grace 3 s (src/portal/admission.rs).
+    let timing = crate::hostile::Timing::scaled(1);
+    let summary = match crate::hostile::run(run.http, "192.168.4.1", &timing) {
         Ok(summary) => summary,
         Err(e) => return Err(failed(run, e)),
     };
@@ -230,5 +231,18 @@ pub fn hostile(elf: &Path) -> Result<(), String> {
         "        {} cases; {} requests, {answered} answered by the firmware; {} follow-ups needed a retry",
         summary.cases, summary.requests, summary.retried
     );
+    Ok(())
+}
+
+/// The lockout case alone (a slowloris client and silent connections; `GET /` within the
+/// grace): the scenario of the `canary-per-byte-idle` canary (`super::sdk::canaries`).
+pub fn lockout(elf: &Path) -> Result<(), String> {
+    let run = start(elf, "bridged-lockout")?;
+    let timing = crate::hostile::Timing::scaled(1);
+    let mut summary = crate::hostile::Summary::default();
+    if let Err(e) = crate::hostile::lockout(run.http, "192.168.4.1", &timing, &mut summary) {
+        return Err(failed(run, e));
+    }
+    run.running.kill()?;
     Ok(())
 }

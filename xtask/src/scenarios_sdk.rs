@@ -131,6 +131,12 @@ pub fn canaries() -> Vec<Canary> {
             scenario: super::setup::phone_setup,
             holds: false,
         },
+        Canary {
+            name: "per-byte idle timer, no takeover: a slowloris client and idle connections lock a phone out",
+            features: &["canary-per-byte-idle"],
+            scenario: super::bridged::lockout,
+            holds: false,
+        },
     ]
 }
 
