@@ -13,12 +13,17 @@ use crate::psk::PassphraseError;
 use crate::rtc_record::{SSID_MAX_LEN, Ssid};
 use crate::secret::{PASSPHRASE_MAX_LEN, Passphrase};
 
+/// Bytes of a typed hidden-network name kept for the page: a name over the 32-byte limit is
+/// shown again as typed (up to three times the limit, cut at a character boundary), so the
+/// person can shorten it rather than retype it.
+pub(super) const OTHER_KEPT: usize = 3 * SSID_MAX_LEN;
+
 /// What the person chose, kept to fill the form again after an error (never the passphrase).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Kept {
     pub(super) choice: Choice,
-    /// The hidden network's name as typed (at most 32 bytes kept).
-    pub(super) other: heapless::Vec<u8, SSID_MAX_LEN>,
+    /// The hidden network's name as typed (at most [`OTHER_KEPT`] bytes kept).
+    pub(super) other: heapless::Vec<u8, OTHER_KEPT>,
 }
 
 /// Which radio button was selected.
@@ -36,6 +41,36 @@ impl Kept {
             other: heapless::Vec::new(),
         }
     }
+
+    /// The form again after a failed connection test: that network chosen (from the list if
+    /// the scan has it, else as the hidden network's name).
+    pub(super) fn retry(ssid: &[u8], scan: &ScanList) -> Kept {
+        let mut kept = Kept::none();
+        if scan.find(ssid).is_some() {
+            kept.choice = Choice::Network(heapless::Vec::from_slice(ssid).unwrap_or_default());
+        } else {
+            kept.choice = Choice::Other;
+            let _ = kept
+                .other
+                .extend_from_slice(cut_at_boundary(ssid, OTHER_KEPT));
+        }
+        kept
+    }
+}
+
+/// The longest prefix of `bytes` of at most `max` bytes that does not end inside a UTF-8
+/// sequence (bytes that are not UTF-8 are cut at `max`).
+fn cut_at_boundary(bytes: &[u8], max: usize) -> &[u8] {
+    if bytes.len() <= max {
+        return bytes;
+    }
+    let continuation = |i: usize| bytes[i] & 0xC0 == 0x80;
+    // The character at `max` starts at most three bytes earlier: cut before its start.
+    let end = (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| !continuation(i))
+        .unwrap_or(max);
+    &bytes[..end]
 }
 
 /// What is wrong with a submitted form, in words the page shows.
@@ -128,6 +163,20 @@ fn decode_into(encoded: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(len)
 }
 
+/// A network choice's SSID from its hex value (at most 32 bytes).
+fn ssid_from_hex(hex: &[u8]) -> Option<heapless::Vec<u8, SSID_MAX_LEN>> {
+    if hex.len() % 2 != 0 || hex.len() > 2 * SSID_MAX_LEN {
+        return None;
+    }
+    let mut bytes = heapless::Vec::new();
+    for pair in hex.chunks_exact(2) {
+        bytes
+            .push((hex_value(pair[0])? << 4) | hex_value(pair[1])?)
+            .ok()?;
+    }
+    Some(bytes)
+}
+
 /// The raw (still encoded) value of the first field called `name`.
 fn field<'a>(body: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     body.split(|&b| b == b'&').find_map(|pair| {
@@ -140,20 +189,33 @@ fn field<'a>(body: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 /// Checks a submitted form against the scan list.
 ///
 /// # Errors
-/// What is wrong, with the person's choices kept for the page.
+/// What is wrong, with the person's choices kept for the page (the choice is decided first,
+/// so it survives an error in any field).
+// The error carries what the page needs to show the form again; it is built once per request.
+#[allow(clippy::result_large_err)]
 pub(super) fn validate(body: &[u8], scan: &ScanList) -> Result<ConnectRequest, (Problem, Kept)> {
     let mut kept = Kept::none();
+    match field(body, b"net") {
+        Some(b"other") => kept.choice = Choice::Other,
+        Some(hex) => {
+            if let Some(bytes) = ssid_from_hex(hex) {
+                kept.choice = Choice::Network(bytes);
+            }
+        }
+        None => {}
+    }
 
     // The hidden network's name, kept even when another choice is made.
-    let mut other = [0u8; SSID_MAX_LEN + 1];
+    let mut other = [0u8; OTHER_KEPT + 1];
     let other_len = match field(body, b"other").map(|v| decode_into(v, &mut other)) {
         None => 0,
         Some(Some(len)) => len,
         Some(None) => return Err((Problem::Encoding, kept)),
     };
-    let _ = kept
-        .other
-        .extend_from_slice(&other[..other_len.min(SSID_MAX_LEN)]);
+    let _ = kept.other.extend_from_slice(cut_at_boundary(
+        &other[..other_len.min(other.len())],
+        OTHER_KEPT,
+    ));
 
     let ssid = match field(body, b"net") {
         None | Some(b"") => return Err((Problem::NoChoice, kept)),
@@ -167,17 +229,9 @@ pub(super) fn validate(body: &[u8], scan: &ScanList) -> Result<ConnectRequest, (
             }
         }
         Some(hex) => {
-            let mut bytes = heapless::Vec::<u8, SSID_MAX_LEN>::new();
-            if hex.len() % 2 != 0 || hex.len() > 2 * SSID_MAX_LEN {
+            let Some(bytes) = ssid_from_hex(hex) else {
                 return Err((Problem::BadChoice, kept));
-            }
-            for pair in hex.chunks_exact(2) {
-                let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1])) else {
-                    return Err((Problem::BadChoice, kept));
-                };
-                let _ = bytes.push((high << 4) | low);
-            }
-            kept.choice = Choice::Network(bytes.clone());
+            };
             Ssid::new(&bytes).map_err(|_| (Problem::BadChoice, kept.clone()))?
         }
     };

@@ -17,6 +17,7 @@ pub(super) enum Method {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Status {
     Ok,
+    NoContent,
     Found,
     SeeOther,
     BadRequest,
@@ -32,6 +33,7 @@ impl Status {
     pub(super) fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
+            Status::NoContent => 204,
             Status::Found => 302,
             Status::SeeOther => 303,
             Status::BadRequest => 400,
@@ -47,6 +49,7 @@ impl Status {
     pub(super) fn reason(self) -> &'static str {
         match self {
             Status::Ok => "OK",
+            Status::NoContent => "No Content",
             Status::Found => "Found",
             Status::SeeOther => "See Other",
             Status::BadRequest => "Bad Request",
@@ -86,17 +89,32 @@ fn trim(value: &[u8]) -> &[u8] {
     value.get(start..end).unwrap_or_default()
 }
 
-/// A Content-Length value: decimal digits only, no sign, no overflow.
+/// A Content-Length value: one or more decimal digits (RFC 9110 8.6: leading zeros allowed,
+/// no sign); a value too large to hold saturates, so it is answered 413, not 400.
 fn content_length(value: &[u8]) -> Option<usize> {
     let value = trim(value);
-    if value.is_empty() || value.len() > 9 || !value.iter().all(u8::is_ascii_digit) {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        value
-            .iter()
-            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0')),
-    )
+    Some(value.iter().fold(0usize, |n, d| {
+        n.saturating_mul(10).saturating_add(usize::from(d - b'0'))
+    }))
+}
+
+/// An absolute-form target (`http://host[:port]/path`, RFC 9112 3.2.2): its authority and
+/// its path (`/` when it has none). `None` for any other form.
+fn absolute_form(target: &[u8]) -> Option<(&[u8], &[u8])> {
+    let scheme = target.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"http://") {
+        return None;
+    }
+    let rest = &target[7..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    Some((authority, if path.is_empty() { b"/" } else { path }))
 }
 
 /// Frames `bytes` (everything received on the connection so far). `complete` is false when
@@ -132,10 +150,13 @@ pub(super) fn parse(bytes: &[u8], complete: bool) -> Parsed<'_> {
         Some("POST") => Method::Post,
         _ => return Parsed::Error(Status::MethodNotAllowed),
     };
-    let path = request.path.unwrap_or("/").as_bytes();
-    if !path.starts_with(b"/") {
-        return Parsed::Error(Status::BadRequest);
-    }
+    let target = request.path.unwrap_or("/").as_bytes();
+    // The authority of an absolute-form target stands in for the Host header (RFC 9112 3.2.2).
+    let (path, target_host) = match absolute_form(target) {
+        Some((authority, path)) => (path, Some(authority)),
+        None if target.starts_with(b"/") => (target, None),
+        None => return Parsed::Error(Status::BadRequest),
+    };
     let mut host = None;
     let mut length: Option<usize> = None;
     for header in request.headers.iter() {
@@ -167,7 +188,7 @@ pub(super) fn parse(bytes: &[u8], complete: bool) -> Parsed<'_> {
     Parsed::Request(Request {
         method,
         path,
-        host,
+        host: target_host.or(host),
         body,
     })
 }

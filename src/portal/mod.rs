@@ -438,7 +438,23 @@ impl Portal {
         Streamed::Respond(match (req.method, path) {
             (http::Method::Post, b"/connect") => return self.connect(req.body),
             (http::Method::Post, _) => Response::error(http::Status::NotFound),
-            (_, b"/") => Response::form(form::Kept::none(), None, head_only),
+            // After a failed test ("Try again"), the form comes back with that network chosen.
+            (_, b"/") => Response::form(
+                match &self.status {
+                    SetupStatus::Failed { ssid, .. } => {
+                        form::Kept::retry(ssid.as_bytes(), &self.scan)
+                    }
+                    _ => form::Kept::none(),
+                },
+                None,
+                head_only,
+            ),
+            // Icons browsers ask for by themselves: answered without a page (a redirect here
+            // made every page load twice).
+            (
+                _,
+                b"/favicon.ico" | b"/apple-touch-icon.png" | b"/apple-touch-icon-precomposed.png",
+            ) => Response::empty(head_only),
             (_, b"/status") => match &self.status {
                 SetupStatus::Idle => Response::redirect(b"/", http::Status::Found, head_only),
                 status => Response::status(status.clone(), head_only),

@@ -136,6 +136,8 @@ enum Body {
     },
     /// A short page for an error status.
     Error,
+    /// Nothing (204: icons the browser asks for on its own).
+    Empty,
 }
 
 /// A response to send: status, what it shows, whether it is for HEAD.
@@ -190,6 +192,16 @@ impl Response {
         Response::redirect(location.as_bytes(), Status::Found, head_only)
     }
 
+    /// 204 with no body, cacheable for a day: the icons browsers fetch by themselves
+    /// (`/favicon.ico`, `/apple-touch-icon.png`), so they cost no page load.
+    pub(super) fn empty(head_only: bool) -> Response {
+        Response {
+            status: Status::NoContent,
+            body: Body::Empty,
+            head_only,
+        }
+    }
+
     pub(super) fn error(status: Status) -> Response {
         Response {
             status,
@@ -208,10 +220,21 @@ impl Response {
                 sink.text("\">Continue to the setup page</a>");
             }
             Body::Error => error_body(sink, self.status),
+            Body::Empty => {}
         }
     }
 
     fn render_head(&self, sink: &mut Sink<'_>, body_len: usize) {
+        if self.body == Body::Empty {
+            // RFC 9110 8.6: no Content-Length (nor type) on a 204.
+            let _ = write!(
+                sink,
+                "HTTP/1.1 {} {}\r\nCache-Control: max-age=86400\r\nConnection: close\r\n\r\n",
+                self.status.code(),
+                self.status.reason()
+            );
+            return;
+        }
         let _ = write!(
             sink,
             "HTTP/1.1 {} {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
@@ -305,13 +328,15 @@ label.n input{width:1.3em;height:1.3em}.s{flex:1;overflow-wrap:anywhere}.r{white
 .bar b{color:#15803d;font-weight:normal}.bar{letter-spacing:-.1em;color:#ccc}\
 .lk{display:inline-block;position:relative;width:.7em;height:.55em;margin:0 .15em 0 .3em;background:#555;border-radius:2px}\
 .lk:before{content:\"\";position:absolute;left:.13em;top:-.38em;width:.28em;height:.3em;border:.08em solid #555;border-bottom:0;border-radius:.3em .3em 0 0}\
-input[type=text],input[type=password]{font:inherit;width:100%;box-sizing:border-box;padding:.6em;margin:.3em 0;border:1px solid #999;border-radius:6px}\
+input[type=text],input[type=password]{font:inherit;width:100%;box-sizing:border-box;padding:.6em;margin:.3em 0;border:1px solid #767676;border-radius:6px}\
 button,.btn{font:inherit;display:block;box-sizing:border-box;width:100%;padding:.8em;margin-top:1em;border:0;border-radius:6px;background:#1d4ed8;color:#fff;text-align:center;text-decoration:none}\
 </style>";
 
 fn document_start(sink: &mut Sink<'_>, title: &str, refresh: bool) {
     sink.text("<!doctype html><html lang=en><head>");
     sink.flash(flash_text!(STYLE));
+    // No icon: the browser does not ask for /favicon.ico.
+    sink.text("<link rel=icon href=\"data:,\">");
     if refresh {
         sink.text("<meta http-equiv=refresh content=2>");
     }
@@ -424,12 +449,16 @@ fn form(
         sink.flash(flash_text!(
             "><span class=s>Other network (hidden)</span></label>"
         ));
-        sink.flash(flash_text!("<input type=text name=other maxlength=32 autocapitalize=off autocomplete=off placeholder=\"Network name\" aria-label=\"Hidden network name\" value=\""));
+        // maxlength counts characters, the limit is 32 bytes: the script checks the bytes as
+        // the name is typed (the server checks again).
+        sink.flash(flash_text!("<label for=other>Hidden network name</label><input type=text id=other name=other autocapitalize=off autocomplete=off placeholder=\"Network name\" oninput=\"this.setCustomValidity(new TextEncoder().encode(this.value).length>32?'At most 32 bytes (accented letters and emoji count 2 to 4)':'')\" value=\""));
         sink.escaped(&kept.other);
         sink.flash(flash_text!(
             "\"></fieldset><p><label for=pass>Passphrase</label>"
         ));
-        sink.flash(flash_text!("<input type=password id=pass name=pass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>"));
+        // WPA passphrases are 8 to 63 printable ASCII characters or 64 hex digits: the pattern
+        // keeps multibyte characters (and a 413) out of the form without a script.
+        sink.flash(flash_text!("<input type=password id=pass name=pass maxlength=64 pattern=\"[ -~]{8,63}|[0-9A-Fa-f]{64}\" title=\"8 to 63 letters, digits, spaces or punctuation, or a 64-digit hex key\" autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>"));
         sink.flash(flash_text!("<button type=submit>Connect</button></form>"));
         sink.flash(flash_text!("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>"));
     }
@@ -500,15 +529,26 @@ fn error_body(sink: &mut Sink<'_>, status: Status) {
         Status::NotFound => "There is nothing here.",
         Status::MethodNotAllowed => "This method is not supported here.",
         Status::LengthRequired => "A form must say how long it is.",
-        Status::PayloadTooLarge => "The form is too large.",
+        Status::PayloadTooLarge => {
+            "The form is too long for the device: shorten the network name or the passphrase."
+        }
         Status::HeadersTooLarge => "The request is too large.",
         _ => "The device could not answer this request.",
     };
+    let mut title = heapless::String::<40>::new();
+    let _ = write!(title, "{} {}", status.code(), status.reason());
+    document_start(sink, &title, false);
     let _ = write!(
         sink,
-        "<!doctype html><meta charset=utf-8><title>{0} {1}</title><h1>{0} {1}</h1><p>{2}</p><a href=/>Back to setup</a>",
-        status.code(),
-        status.reason(),
-        explanation
+        "<h1>{title}</h1><p class=err role=alert>{explanation}</p>"
     );
+    if status == Status::PayloadTooLarge {
+        // Back in the history keeps what was typed (a new load of / would not).
+        sink.flash(flash_text!(
+            "<a class=btn href=/ onclick=\"history.back();return false\">Back to the form</a>"
+        ));
+    } else {
+        sink.text("<a class=btn href=/>Back to setup</a>");
+    }
+    sink.text("</body></html>");
 }

@@ -712,3 +712,169 @@ fn head_complete_sees_the_blank_line_only() {
     buffer.clear();
     assert!(!buffer.head_complete());
 }
+
+#[test]
+fn error_pages_are_mobile_pages_with_a_way_back() {
+    let big = "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 600\r\n\r\n";
+    let cases: [(&[u8], u16); 4] = [
+        (big.as_bytes(), 413),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"POST /nowhere HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404),
+        (b"POST /connect HTTP/1.1\r\n\r\n", 411),
+    ];
+    for (request, code) in cases {
+        let r = send(&mut portal(), request).0.expect("answered");
+        well_framed(&r);
+        assert_eq!(status_of(&r), code);
+        let body = body_of(&r);
+        assert!(body.starts_with("<!doctype html><html lang=en>"), "{body}");
+        assert!(body.contains("name=viewport"), "{code}: viewport");
+        assert!(body.contains("<style>"), "{code}: the portal's look");
+        assert!(body.contains("class=err role=alert"), "{code}");
+        assert!(body.contains("class=btn href=/"), "{code}: a way back");
+        assert!(body.ends_with("</body></html>"), "{code}");
+    }
+    let r = send(&mut portal(), big.as_bytes()).0.expect("answered");
+    assert!(
+        body_of(&r).contains("history.back()"),
+        "a 413 goes back in the history, where the typed form is kept"
+    );
+}
+
+#[test]
+fn icons_get_204_without_a_page() {
+    for path in [
+        "/favicon.ico",
+        "/apple-touch-icon.png",
+        "/apple-touch-icon-precomposed.png",
+    ] {
+        let r = send(&mut portal(), &get(path)).0.expect("answered");
+        assert_eq!(status_of(&r), 204, "{path}");
+        assert_eq!(body_of(&r), "", "{path}: no body");
+        assert_eq!(
+            header(&r, "content-length"),
+            None,
+            "RFC 9110: none on a 204"
+        );
+        assert_eq!(header(&r, "cache-control"), Some("max-age=86400"));
+        assert_eq!(header(&r, "connection"), Some("close"));
+    }
+    let page = send(&mut portal(), &get("/")).0.expect("answered");
+    assert!(
+        body_of(&page).contains("<link rel=icon href=\"data:,\">"),
+        "pages name no icon, so the browser does not ask"
+    );
+}
+
+#[test]
+fn form_fields_limit_bytes_and_have_labels() {
+    let page = send(&mut portal(), &get("/")).0.expect("answered");
+    let body = body_of(&page);
+    assert!(
+        body.contains("<label for=other>"),
+        "the hidden name has a label"
+    );
+    assert!(body.contains("id=other name=other"));
+    assert!(
+        body.contains("new TextEncoder().encode(this.value).length>32"),
+        "the name is checked in bytes"
+    );
+    assert!(!body.contains("maxlength=32"), "characters are not bytes");
+    assert!(body.contains("pattern=\"[ -~]{8,63}|[0-9A-Fa-f]{64}\""));
+    assert!(
+        body.contains("border:1px solid #767676"),
+        "3:1 contrast or more"
+    );
+}
+
+#[test]
+fn kept_state_survives_every_error_that_can_keep_it() {
+    // 33 bytes of two-byte characters and more: shown again as typed, not cut to 32 bytes.
+    let name = "\u{e9}".repeat(20);
+    let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+    let page = form_error(&format!("net=other&other={encoded}&pass=whatever1"));
+    assert!(page.contains("at most 32 bytes"));
+    assert!(
+        page.contains(&format!("value=\"{name}\"")),
+        "the whole name kept"
+    );
+    // Longer than what is kept: cut at a character boundary.
+    let long = "\u{e9}".repeat(60);
+    let encoded: String = long.bytes().map(|b| format!("%{b:02X}")).collect();
+    let page = form_error(&format!("net=other&other={encoded}&pass=whatever1"));
+    assert!(page.contains(&format!("value=\"{}\"", "\u{e9}".repeat(48))));
+    // A bad escape in the name keeps the "Other network" choice.
+    let page = form_error("net=other&other=%zz&pass=whatever1");
+    assert!(page.contains("garbled"));
+    assert!(page.contains("value=other checked"));
+    // And in the passphrase, the network choice.
+    let page = form_error(&format!("other=x&net={GARDEN}&pass=%z"));
+    assert!(page.contains(&format!("value={GARDEN} checked")));
+}
+
+#[test]
+fn try_again_brings_back_the_network_that_failed() {
+    let mut portal = portal();
+    let garden = Ssid::new(b"Garden").expect("short");
+    portal.set_status(SetupStatus::Failed {
+        ssid: garden,
+        failure: Failure::WrongPassphrase,
+    });
+    let page = send(&mut portal, &get("/")).0.expect("answered");
+    assert!(body_of(&page).contains(&format!("value={GARDEN} checked")));
+    let hidden = Ssid::new(b"Attic").expect("short");
+    portal.set_status(SetupStatus::Failed {
+        ssid: hidden,
+        failure: Failure::NotFound,
+    });
+    let page = send(&mut portal, &get("/")).0.expect("answered");
+    assert!(body_of(&page).contains("value=other checked"));
+    assert!(body_of(&page).contains("value=\"Attic\""));
+    portal.set_status(SetupStatus::Idle);
+    let page = send(&mut portal, &get("/")).0.expect("answered");
+    assert!(
+        !body_of(&page).contains(" checked"),
+        "a fresh form before any test"
+    );
+}
+
+#[test]
+fn rfc_9112_targets_and_lengths() {
+    // Absolute-form targets are accepted; their authority stands in for Host.
+    let r = send(
+        &mut portal(),
+        b"GET http://192.168.4.1/ HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n",
+    )
+    .0
+    .expect("answered");
+    assert_eq!(status_of(&r), 200);
+    let r = send(&mut portal(), b"GET HTTP://192.168.4.1 HTTP/1.1\r\n\r\n")
+        .0
+        .expect("answered");
+    assert_eq!(status_of(&r), 200, "no path is /");
+    let r = send(
+        &mut portal(),
+        b"GET http://example.com/x HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n",
+    )
+    .0
+    .expect("answered");
+    assert_eq!(status_of(&r), 302, "the target's host decides");
+    let r = send(&mut portal(), b"GET ftp://192.168.4.1/ HTTP/1.1\r\n\r\n")
+        .0
+        .expect("answered");
+    assert_eq!(status_of(&r), 400);
+    // Lengths: leading zeros are digits; a length too long to hold is too large, not bad.
+    let body = format!("net={GARDEN}&pass=correct+horse+battery");
+    let padded = format!(
+        "POST /connect HTTP/1.1\r\nContent-Length: 0000000000{}\r\n\r\n{body}",
+        body.len()
+    );
+    let (r, connect) = send(&mut portal(), padded.as_bytes());
+    assert_eq!(status_of(&r.expect("answered")), 303);
+    assert!(connect.is_some());
+    for length in ["1234567890", "99999999999999999999999999"] {
+        let r = format!("POST /connect HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+        let r = send(&mut portal(), r.as_bytes()).0.expect("answered");
+        assert_eq!(status_of(&r), 413, "{length}");
+    }
+}

@@ -10,8 +10,10 @@
 // that would leave the portal's host fails the test (the page must be self-contained).
 // Steps: the form (screenshot 01), an empty passphrase on a secured network (04, the error
 // keeps the choice), a wrong passphrase followed through the self-refreshing status page
-// (02), a hidden network by name that is not there (05), then the right one (03). Exits
-// non-zero with a message on the first failed check.
+// (02), a hidden network by name that is not there (05), a form too large for the device
+// (06, the 413 page), a name over 32 bytes refused by the page's script in a second context
+// with JavaScript on, then the right one (03). Exits non-zero with a message on the first
+// failed check.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
@@ -103,7 +105,49 @@ try {
   check(!(await page.content()).includes('a hidden passphrase'), 'the passphrase was echoed');
   await page.screenshot({ path: `${outDir}/05-not-found.png`, fullPage: true });
 
-  // 3. The right passphrase.
+  // 6. A form too large for the device (only reachable without the page's script, which
+  // checks the name in bytes): a mobile page in the portal's look, with a way back.
+  await page.click('a.btn');
+  await page.waitForURL(origin + '/');
+  await page.locator('input[name=net][value=other]').check();
+  await page.fill('input[name=other]', '\u{1F33B}'.repeat(40));
+  await page.fill('#pass', 'a'.repeat(63));
+  await page.locator('button[type=submit]').click();
+  await page.waitForLoadState();
+  check((await page.textContent('h1')).includes('413'), 'no 413 page for an oversize form');
+  check(
+    (await page.locator('.err').textContent()).includes('too long for the device'),
+    'the 413 page does not say what to do'
+  );
+  const errorWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(errorWidth <= 360, `the 413 page is ${errorWidth} px wide on a 360 px screen`);
+  check(
+    (await page.locator('meta[name=viewport]').count()) === 1,
+    'the 413 page has no viewport'
+  );
+  check((await page.locator('a.btn').textContent()).includes('Back to the form'), 'no way back');
+  await page.screenshot({ path: `${outDir}/06-too-large.png`, fullPage: true });
+
+  // 7. With the page's script (as on a phone), a name of 20 two-byte characters (40 bytes,
+  // under a 32-character limit) is refused before it is sent.
+  const scripted = await browser.newContext({
+    viewport: { width: 360, height: 740 },
+    isMobile: true,
+    hasTouch: true,
+  });
+  const phone = await scripted.newPage();
+  await phone.goto(url);
+  await phone.locator('input[name=net][value=other]').check();
+  await phone.locator('input[name=other]').pressSequentially('\u00e9'.repeat(20));
+  const valid = await phone.locator('input[name=other]').evaluate((e) => e.checkValidity());
+  check(!valid, 'a 40-byte name passes the browser');
+  await phone.fill('#pass', 'a hidden passphrase');
+  await phone.locator('button[type=submit]').click();
+  await phone.waitForTimeout(300);
+  check(phone.url() === url, `a 40-byte name was sent (now at ${phone.url()})`);
+  await scripted.close();
+
+  // 3. The right passphrase (from the 413 page's way back: without a script, the form).
   await page.click('a.btn');
   await page.waitForURL(origin + '/');
   await page.locator('label.n', { hasText: 'Garden' }).click();

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// Attempts of the follow-up `GET /`.
 const RETRIES: usize = 3;
+/// How long the follow-up `GET /` may take in all, retries included: a phone's patience
+/// (and the firmware's grace), so a case that holds the portal until a deadline fails.
+const FOLLOW_UP: Duration = Duration::from_secs(3);
 /// Silent connections the lockout case opens (a phone's speculative ones, many times over).
 const IDLE_FLOOD: usize = 20;
 
@@ -77,12 +80,19 @@ pub fn status(response: &str) -> &str {
 fn get_root(address: SocketAddr, host: &str, summary: &mut Summary) -> Result<(), String> {
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let mut last = String::new();
+    let started = Instant::now();
     for attempt in 0..RETRIES {
         summary.requests += 1;
         last = exchange(address, request.as_bytes(), Duration::from_secs(20))?;
         if status(&last) == "200" && last.contains("Garden") && last.ends_with("</html>") {
             if attempt > 0 {
                 summary.retried += 1;
+            }
+            let took = started.elapsed();
+            if took > FOLLOW_UP {
+                return Err(format!(
+                    "GET / was served only after {took:?} (more than {FOLLOW_UP:?})"
+                ));
             }
             return Ok(());
         }
@@ -99,6 +109,17 @@ pub fn run(address: SocketAddr, host: &str, timing: &Timing) -> Result<Summary, 
     let h = |request: &str| request.replace("{host}", host);
     let simple: Vec<(&str, Vec<u8>, &str)> = vec![
         ("garbage", b"GARBAGE\x00\x01\r\n\r\n".to_vec(), "400"),
+        ("an icon the browser asks for", h("GET /favicon.ico HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(), "204"),
+        (
+            "an absolute-form target",
+            h("GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+            "200",
+        ),
+        (
+            "a 12-digit length",
+            h("POST /connect HTTP/1.1\r\nHost: {host}\r\nContent-Length: 000000000099999999999\r\n\r\n").into_bytes(),
+            "413",
+        ),
         ("unknown HTTP version", h("GET / HTTP/9.9\r\nHost: {host}\r\n\r\n").into_bytes(), "400"),
         (
             "3000-byte header",

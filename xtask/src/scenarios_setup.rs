@@ -183,7 +183,6 @@ pub fn all() -> Vec<(&'static str, super::ScenarioFn)> {
     all
 }
 
-/// Also the scenario of the `canary-pointer-match` canary (`super::sdk::canaries`).
 pub fn phone_setup(elf: &Path) -> Result<(), String> {
     let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
     let dir = prepare("setup-phone")?;

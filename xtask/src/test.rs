@@ -787,6 +787,7 @@ pub fn browser_screenshots(shots: &std::path::Path) -> Result<(), String> {
         "03-connected.png",
         "04-error.png",
         "05-not-found.png",
+        "06-too-large.png",
     ] {
         if !shots.join(shot).exists() {
             return Err(format!("no screenshot {shot}"));
