@@ -165,7 +165,7 @@ fn decode_into(encoded: &[u8], out: &mut [u8]) -> Option<usize> {
 
 /// A network choice's SSID from its hex value (at most 32 bytes).
 fn ssid_from_hex(hex: &[u8]) -> Option<heapless::Vec<u8, SSID_MAX_LEN>> {
-    if hex.len() % 2 != 0 || hex.len() > 2 * SSID_MAX_LEN {
+    if !hex.len().is_multiple_of(2) || hex.len() > 2 * SSID_MAX_LEN {
         return None;
     }
     let mut bytes = heapless::Vec::new();
