@@ -8,7 +8,8 @@
 //!   the **listener**, into which the child's peer, state and callbacks are copied first; the
 //!   child is freed afterwards (here: emptied, so a kept pointer stops working);
 //! - at most [`MAX_TCP`] connections are established at once (a further peer waits, as its
-//!   SYNs are dropped); `espconn_tcp_set_max_con_allow(n)` resets the (n+1)-th peer of a
+//!   SYNs are dropped, and gets in at its next SYN retransmission once there is room:
+//!   [`SYN_RETRANSMIT_S`]); `espconn_tcp_set_max_con_allow(n)` resets the (n+1)-th peer of a
 //!   listener after its handshake, with no callback;
 //! - one receive callback per segment (at most one MSS), a NUL-terminated copy; the window
 //!   ([`TCP_WND`]) reopens before the callback, so the device applies no back-pressure unless
@@ -63,6 +64,10 @@ const DEFAULT_IDLE_S: u32 = 10;
 const UDP_MAX: usize = 1472;
 /// Peers waiting for a connection slot (their SYNs are being dropped).
 const MAX_WAITING: usize = 4;
+/// When a peer whose SYN was dropped sends it again, in seconds after its first SYN: a
+/// 1 s initial retransmission timeout (RFC 6298 2.1) doubling each time, six retries (Linux's
+/// default `tcp_syn_retries`); after the last one the peer gives up.
+const SYN_RETRANSMIT_S: [u64; 6] = [1, 3, 7, 15, 31, 63];
 
 const KIND_TCP: u32 = 1;
 const KIND_UDP: u32 = 2;
@@ -163,6 +168,10 @@ struct Waiting {
     id: u32,
     port: u16,
     remote_port: u16,
+    /// When its first SYN was dropped.
+    since_us: u64,
+    /// Retransmissions so far.
+    tries: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -283,6 +292,7 @@ const fn timer() -> ETSTimer {
 
 static TASK_TIMER: Global<ETSTimer> = Global::new(timer());
 static POLL_TIMER: Global<ETSTimer> = Global::new(timer());
+static RETRANSMIT_TIMER: Global<ETSTimer> = Global::new(timer());
 static STEP_TIMER: Global<ETSTimer> = Global::new(timer());
 static SEGMENT_TIMER: Global<ETSTimer> = Global::new(timer());
 static ACK_TIMER: Global<ETSTimer> = Global::new(timer());
@@ -413,6 +423,8 @@ fn on_accept(id: u32, port: u16, remote_port: u16) {
                     id,
                     port,
                     remote_port,
+                    since_us: SCHEDULER.with(|s| s.now_us()),
+                    tries: 0,
                 });
                 return Err(true);
             }
@@ -451,6 +463,7 @@ fn on_accept(id: u32, port: u16, remote_port: u16) {
         Ok(accepted) => accepted,
         Err(true) => {
             say!("net: tcp:{port}: {MAX_TCP} connections established, the peer waits");
+            schedule_retransmit();
             return;
         }
         Err(false) => {
@@ -736,14 +749,74 @@ unsafe extern "C" fn espconn_task(_arg: *mut c_void) {
 }
 
 /// Frees a connection; the child espconn is emptied, so a pointer the firmware kept stops
-/// working (on the chip it would dangle). A waiting peer gets the slot.
+/// working (on the chip it would dangle). A waiting peer gets in at its next SYN
+/// retransmission, not at once.
 fn free(slot: usize) {
     NET.with(|n| n.conns[slot] = FREE);
     CHILDREN.with(|c| c[slot] = EMPTY_CONN);
     CHILD_TCP.with(|t| t[slot] = EMPTY_TCP);
-    if let Some(w) = NET.with(|n| n.waiting.iter_mut().find_map(Option::take)) {
-        on_accept(w.id, w.port, w.remote_port);
+}
+
+fn next_retransmit_us(w: &Waiting) -> Option<u64> {
+    SYN_RETRANSMIT_S
+        .get(w.tries)
+        .map(|s| w.since_us + s * 1_000_000)
+}
+
+/// Arms the retransmission timer for the earliest waiting peer's next SYN.
+fn schedule_retransmit() {
+    let now = SCHEDULER.with(|s| s.now_us());
+    let due = NET.with(|n| {
+        n.waiting
+            .iter()
+            .flatten()
+            .filter_map(next_retransmit_us)
+            .min()
+    });
+    if let Some(due) = due {
+        arm(
+            &RETRANSMIT_TIMER,
+            on_retransmit,
+            due.saturating_sub(now),
+            false,
+        );
     }
+}
+
+/// Waiting peers whose SYN is due send it again: each gets in if lwIP has room now, waits for
+/// its next retransmission if not, and gives up (a reset to the relay) after the last.
+unsafe extern "C" fn on_retransmit(_arg: *mut c_void) {
+    let now = SCHEDULER.with(|s| s.now_us());
+    for i in 0..MAX_WAITING {
+        let Some(w) = NET.with(|n| n.waiting[i]) else {
+            continue;
+        };
+        if next_retransmit_us(&w).is_none_or(|due| due > now) {
+            continue;
+        }
+        let room = NET.with(|n| {
+            n.conns.iter().filter(|c| c.state == State::Open).count() < MAX_TCP
+                && n.conns.iter().any(|c| c.state == State::Free)
+        });
+        NET.with(|n| n.waiting[i] = None);
+        if room {
+            on_accept(w.id, w.port, w.remote_port);
+        } else if w.tries + 1 < SYN_RETRANSMIT_S.len() {
+            NET.with(|n| {
+                n.waiting[i] = Some(Waiting {
+                    tries: w.tries + 1,
+                    ..w
+                })
+            });
+        } else {
+            say!(
+                "net: tcp:{}: a waiting peer gave up after its last SYN",
+                w.port
+            );
+            tx_abort(w.id, w.port);
+        }
+    }
+    schedule_retransmit();
 }
 
 fn ensure_poll() {

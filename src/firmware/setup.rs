@@ -1,14 +1,16 @@
 //! Setup mode on the device: the SoftAP, the captive DNS and the HTTP portal over espconn.
 //!
 //! Everything this module decides comes from the portable cores: [`crate::portal`] answers
-//! HTTP and keeps time ([`portal::Session`]), [`crate::dns`] answers DNS, [`crate::identity`]
-//! reads the setup passphrase. This module only moves bytes between them and the SDK:
+//! HTTP and keeps time ([`portal::Session`], [`portal::Admission`]), [`crate::dns`] answers
+//! DNS, [`crate::identity`] reads the setup passphrase. This module only moves bytes between them and the SDK:
 //!
 //! 1. read the device identity sector; without a valid one the AP stays off (said on the
 //!    console) and the device sleeps, as it would after a setup timeout;
 //! 2. STA+AP mode, SoftAP `ramkey-XXXXXX` with WPA2-PSK and the per-device passphrase, one
 //!    client, its DHCP server on; all with `_current` setters, nothing written to flash;
-//! 3. scan, listen on TCP 80 (one connection, idle timeout) and UDP 53;
+//! 3. scan, listen on TCP 80 and UDP 53; [`portal::Admission`] decides which connections
+//!    get the portal's two slots (request buffers on the SDK's heap) and when one is past
+//!    its deadline;
 //! 4. on a valid form, derive the key in slices, try the network in STA+AP mode, report the
 //!    result through the portal's status page; only a successful attempt writes the RTC
 //!    record, then the device deep-sleeps briefly and wakes in station mode;
@@ -40,7 +42,7 @@ const AP_NETMASK: [u8; 4] = [255, 255, 255, 0];
 const AP_CHANNEL: u8 = 6;
 const HTTP_PORT: i32 = 80;
 const DNS_PORT: i32 = 53;
-/// The session clock: idle connections, the setup deadline, the connection-test deadline.
+/// The session clock: connection deadlines, the setup deadline, the connection-test deadline.
 const TICK_MS: u32 = 250;
 /// Key derivation in slices: rounds per slice and the pause between slices, so that the SDK's
 /// WiFi tasks and watchdog run in between (one round is four SHA-1 compressions).

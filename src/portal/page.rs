@@ -333,6 +333,11 @@ button,.btn{font:inherit;display:block;box-sizing:border-box;width:100%;padding:
 </style>";
 
 fn document_start(sink: &mut Sink<'_>, title: &str, refresh: bool) {
+    document_start_with(sink, refresh, |sink| sink.text(title));
+}
+
+/// [`document_start`] with a title the caller writes.
+fn document_start_with(sink: &mut Sink<'_>, refresh: bool, title: impl FnOnce(&mut Sink<'_>)) {
     sink.text("<!doctype html><html lang=en><head>");
     sink.flash(flash_text!(STYLE));
     // No icon: the browser does not ask for /favicon.ico.
@@ -341,7 +346,7 @@ fn document_start(sink: &mut Sink<'_>, title: &str, refresh: bool) {
         sink.text("<meta http-equiv=refresh content=2>");
     }
     sink.text("<title>");
-    sink.text(title);
+    title(sink);
     sink.text("</title></head><body>");
 }
 
@@ -535,13 +540,16 @@ fn error_body(sink: &mut Sink<'_>, status: Status) {
         Status::HeadersTooLarge => "The request is too large.",
         _ => "The device could not answer this request.",
     };
-    let mut title = heapless::String::<40>::new();
-    let _ = write!(title, "{} {}", status.code(), status.reason());
-    document_start(sink, &title, false);
-    let _ = write!(
-        sink,
-        "<h1>{title}</h1><p class=err role=alert>{explanation}</p>"
-    );
+    let title = |sink: &mut Sink<'_>| {
+        let _ = write!(sink, "{} ", status.code());
+        sink.text(status.reason());
+    };
+    document_start_with(sink, false, title);
+    sink.text("<h1>");
+    title(sink);
+    sink.text("</h1><p class=err role=alert>");
+    sink.text(explanation);
+    sink.text("</p>");
     if status == Status::PayloadTooLarge {
         // Back in the history keeps what was typed (a new load of / would not).
         sink.flash(flash_text!(

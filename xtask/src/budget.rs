@@ -36,21 +36,30 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// development 60,760 flash / 15,293 DRAM with 35,936 B of heap left, production 54,192 /
 /// 10,544 with 40,692 B left; emulated development 57,238 / 16,788, production 51,097 /
 /// 11,994. After the espconn bridge (issue 10): SDK development 61,990 / 15,376 (35,856 B left),
-/// production 55,109 / 10,544; emulated DRAM 17,366 / 12,489.
+/// production 55,109 / 10,544; emulated DRAM 17,366 / 12,489. After the portal's admission
+/// and phone pages (issue 11): SDK development 67,079 / 13,785 (37,420 B left), production
+/// 59,991 / 8,711 (42,512 B left); emulated 63,940 / 15,890 and 57,362 / 10,755.
+///
+/// Flash, all four raised by 4 KiB with issue 11: two connection slots with takeover,
+/// deadlines and a queued second answer in the firmware (about 3 KB: `on_http_receive`,
+/// `on_http_connect`, `forget`, `finish_client`, `answered`, the close queue), error pages in
+/// the portal's look, the retry form and the RFC 9112 target forms (about 2 KB). Flash is
+/// not the scarce region (960 KiB of `.irom0.text`); the DRAM ceilings stay, and every DRAM
+/// figure fell: the request buffers moved to the SDK's heap during setup.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
         // own record of every request it served (two log lines, 83 B of format text, which
         // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
-            flash: 64 * 1024,
+            flash: 68 * 1024,
             iram: 1024,
             dram: 15 * 1024 + 256,
             heap_left: Some(35_000),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
         (true, true) => Budget {
-            flash: 56 * 1024,
+            flash: 60 * 1024,
             iram: 1024,
             dram: 10_547,
             heap_left: Some(40_000),
@@ -59,13 +68,13 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
         // code shares merged constants with ramkey's, which the report has to leave in
         // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
-            flash: 60 * 1024,
+            flash: 64 * 1024,
             iram: 1024,
             dram: 17 * 1024 + 512,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 54 * 1024,
+            flash: 58 * 1024,
             iram: 1024,
             dram: 12 * 1024 + 512,
             heap_left: None,
