@@ -878,3 +878,65 @@ fn rfc_9112_targets_and_lengths() {
         assert_eq!(status_of(&r), 413, "{length}");
     }
 }
+
+/// The lockout on virtual time, admission and portal together as the firmware drives them:
+/// a slowloris client dribbling a header byte every 2 s and 20 idle connections, then a
+/// normal `GET /` 1 s in, which is admitted and answered at once (well within the grace);
+/// the slowloris is closed at its head deadline however long it keeps dribbling.
+#[test]
+fn lockout_on_virtual_time() {
+    let mut portal = portal();
+    let mut admission = Admission::<SLOTS>::new();
+    let mut buffers = [RequestBuffer::new(), RequestBuffer::new()];
+    let mut out = vec![0u8; RESPONSE_CAPACITY];
+    let admit = |admission: &mut Admission<SLOTS>, now| match admission.open(now) {
+        Admit::Slot(i) | Admit::TakeOver(i) => Some(i),
+        Admit::Refuse => None,
+    };
+    let slow = admit(&mut admission, 0).expect("a free slot");
+    let dribble = b"GET / HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain(core::iter::repeat(&b'a'));
+    let mut dribble = dribble.take(200);
+    let mut feed =
+        |portal: &mut Portal, admission: &mut Admission<SLOTS>, buffer: &mut RequestBuffer, now| {
+            let byte = [*dribble.next().expect("bytes")];
+            assert!(matches!(
+                portal.receive(buffer, &byte, &mut out),
+                Reply::Incomplete
+            ));
+            admission.received(slow, now, buffer.head_complete());
+        };
+    feed(&mut portal, &mut admission, &mut buffers[slow], 0);
+    for i in 0..20 {
+        let idle = admit(&mut admission, 10 + i).expect("an idle connection gets a slot");
+        assert_ne!(idle, slow, "the fresh slowloris keeps its slot");
+        buffers[idle].clear();
+    }
+    let get_at = 1000;
+    let get_slot = admit(&mut admission, get_at).expect("the GET is admitted");
+    assert_ne!(get_slot, slow);
+    buffers[get_slot].clear();
+    let mut response = vec![0u8; RESPONSE_CAPACITY];
+    let Reply::Respond { len } = portal.receive(&mut buffers[get_slot], &get("/"), &mut response)
+    else {
+        panic!("GET / not answered");
+    };
+    admission.answering(get_slot, get_at);
+    let page = String::from_utf8_lossy(&response[..len]);
+    assert_eq!(status_of(&page), 200);
+    assert!(page.contains("Garden"));
+    admission.closed(get_slot);
+    let mut now = get_at;
+    let closed_at = loop {
+        now += 2000;
+        feed(&mut portal, &mut admission, &mut buffers[slow], now);
+        if let Some((slot, expired)) = admission.poll(now) {
+            assert_eq!((slot, expired), (slow, Expired::Head));
+            break now;
+        }
+        assert!(now < 60_000, "the slowloris is never closed");
+    };
+    assert!(closed_at >= u64::from(HEAD_DEADLINE_MS));
+    assert!(closed_at < u64::from(HEAD_DEADLINE_MS + GRACE_MS));
+}
