@@ -251,8 +251,40 @@ impl Server {
                         Err(e) => e.kind() == ErrorKind::WouldBlock,
                     }
             });
-            std::thread::sleep(Duration::from_millis(1));
+            self.wait(&listener);
         }
+    }
+
+    /// Waits until a socket is ready or a deadline may be due (at most 20 ms, for the
+    /// scripted test's outcome and the closing list), with poll(2) on every socket.
+    fn wait(&self, listener: &TcpListener) {
+        use std::os::fd::AsRawFd;
+        let pollfd = |fd: i32, events: i16| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let mut fds = vec![pollfd(listener.as_raw_fd(), libc::POLLIN)];
+        for client in self.slots.iter().flatten() {
+            let events = if client.answer.is_some() {
+                libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
+            fds.push(pollfd(client.stream.as_raw_fd(), events));
+        }
+        for (stream, _) in &self.closing {
+            fds.push(pollfd(stream.as_raw_fd(), libc::POLLIN));
+        }
+        let now = self.now_ms();
+        let speed = u64::from(self.options.speed.max(1));
+        let until_deadline = self
+            .admission
+            .next_deadline()
+            .map_or(20, |due| due.saturating_sub(now).div_ceil(speed));
+        let timeout = until_deadline.clamp(1, 20) as i32;
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
     }
 
     /// Reads from or writes to slot `i`'s connection.
