@@ -26,9 +26,12 @@ pub mod identity;
 pub mod pins;
 pub mod portal;
 pub mod psk;
+pub mod readings;
+pub mod rtc_layout;
 pub mod rtc_record;
 pub mod secret;
 pub mod selftest;
+pub mod sensors;
 
 #[cfg(target_arch = "xtensa")]
 mod firmware;

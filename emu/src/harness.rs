@@ -8,21 +8,26 @@
 //! | word | meaning |
 //! |---|---|
 //! | 0 | magic `RKEM` (0x4D454B52) |
-//! | 1 | layout version (2) |
+//! | 1 | layout version (3) |
 //! | 2 | reset reason the SDK reports (0..6) |
 //! | 3 | flags: bit 0 = flash erases fail; bits 1, 2: hypothetical SDK behaviours (below); bit 3 = bridged network |
 //! | 4 | number of scripted networks (0..=6) |
-//! | 5.. | networks, [`NETWORK_WORDS`] words each (see [`Network`]) |
+//! | 5..221 | networks, [`NETWORK_WORDS`] words each (see [`Network`]), the unused ones zero |
+//! | 221 | TOUT ADC: bit 31 set = given, bits 0..10 the value `system_adc_read` returns |
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;
 const MAGIC: u32 = 0x4D45_4B52;
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Networks the mailbox can describe.
 pub const MAX_NETWORKS: usize = 6;
 /// Words per network: 4 header bytes (ssid length, channel, flags, rssi), ssid 32, psk 32,
 /// bssid 6 + 2 pad, ip 4, passphrase 64 (NUL-padded).
 pub const NETWORK_WORDS: usize = 36;
+/// The mailbox word with the ADC reading.
+const ADC_WORD: usize = 5 + MAX_NETWORKS * NETWORK_WORDS;
+/// What `system_adc_read` returns when the harness says nothing (an arbitrary mid-scale value).
+const DEFAULT_ADC: u16 = 512;
 
 /// How a scripted access point answers a connection attempt.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,8 @@ pub struct Settings {
     pub bridged: bool,
     /// Scripted networks.
     pub networks: [Option<Network>; MAX_NETWORKS],
+    /// What `system_adc_read` returns (0..=1023).
+    pub adc: u16,
 }
 
 impl Settings {
@@ -102,6 +109,7 @@ impl Settings {
         save_ram_when_connected: false,
         bridged: false,
         networks: [None; MAX_NETWORKS],
+        adc: DEFAULT_ADC,
     };
 
     /// Reads the mailbox.
@@ -121,6 +129,14 @@ impl Settings {
             save_ram_when_connected: word(3) & 4 != 0,
             bridged: word(3) & 8 != 0,
             networks: [None; MAX_NETWORKS],
+            adc: {
+                let adc = word(ADC_WORD);
+                if adc & (1 << 31) != 0 {
+                    (adc & 0x3FF) as u16
+                } else {
+                    DEFAULT_ADC
+                }
+            },
         };
         let count = (word(4) as usize).min(MAX_NETWORKS);
         for (n, slot) in settings.networks.iter_mut().enumerate().take(count) {

@@ -435,8 +435,8 @@ emulate! {
 }
 
 emulate! {
-    /// The ADC (TOUT pin): a fixed mid-scale reading.
+    /// The ADC (TOUT pin, 10 bits): the harness's value for this boot, 512 without one.
     fn system_adc_read() -> u16 {
-        512
+        settings().adc
     }
 }

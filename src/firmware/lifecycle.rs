@@ -22,8 +22,8 @@ use crate::rtc_record::{
     self, Credentials, IpConfig, LoadError, NetworkKey, ReconnectCache, RtcMemory,
 };
 
-/// Where the boot state lives: the first two of the words `rtc_record` leaves free.
-const BOOT_STATE_WORD: usize = rtc_record::FREE_WORDS.start;
+/// Where the boot state lives (`rtc_layout`).
+const BOOT_STATE_WORD: usize = crate::rtc_layout::BOOT_STATE.start;
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT_MS: u32 = 20_000;
 /// The garden-sensor cycle: how long to sleep between two reports.
@@ -385,9 +385,29 @@ fn finish(success: bool) {
 
 /// The garden-sensor cycle: read the sensor, report, sleep until the next report.
 fn run_application() {
-    // SAFETY: plain ADC read.
-    let reading = unsafe { wifi_sys::system_adc_read() };
-    info!("sensor: adc {}", reading);
-    info!("report: no collector configured; sleeping until the next cycle");
+    let board = &crate::sensors::BOARD;
+    let soil_raw = board.soil.map(|_| {
+        // SAFETY: plain ADC read.
+        unsafe { wifi_sys::system_adc_read() }
+    });
+    let reading = crate::sensors::reading(board, soil_raw);
+    info!(
+        "sensor: soil {} % (adc {})",
+        reading.soil_pct.map_or(-1, i32::from),
+        soil_raw.map_or(-1, i32::from)
+    );
+    // Queued in RTC memory until a report delivers it (the report issue): kept through deep
+    // sleep, the oldest giving way after nine.
+    let mut rtc = SdkRtc;
+    match crate::readings::Ring::push(&mut rtc, &reading) {
+        Ok((queued, dropped)) => {
+            info!(
+                "report: no collector configured; {} readings queued{}",
+                queued,
+                if dropped { ", the oldest dropped" } else { "" }
+            );
+        }
+        Err(e) => warn!("sensor: the reading could not be queued ({})", e),
+    }
     deep_sleep(REPORT_PERIOD_MICROS);
 }

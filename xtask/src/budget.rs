@@ -46,20 +46,25 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// the portal's look, the retry form and the RFC 9112 target forms (about 2 KB). Flash is
 /// not the scarce region (960 KiB of `.irom0.text`); the DRAM ceilings stay, and every DRAM
 /// figure fell: the request buffers moved to the SDK's heap during setup.
+///
+/// Flash, all four raised by 2 KiB more with issue 12's first part: the reading queue in RTC
+/// memory (`readings::Ring`, its CRC-16 and the entry codec, 1.3 KB in production) and the
+/// soil calibration; SDK production then measured 61,308, development 68,524; emulated
+/// 65,595 and 58,781. The sensors still to come (I2C, BME280) will need their own reason.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
         // own record of every request it served (two log lines, 83 B of format text, which
         // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
-            flash: 68 * 1024,
+            flash: 70 * 1024,
             iram: 1024,
             dram: 15 * 1024 + 256,
             heap_left: Some(35_000),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
         (true, true) => Budget {
-            flash: 60 * 1024,
+            flash: 62 * 1024,
             iram: 1024,
             dram: 10_547,
             heap_left: Some(40_000),
@@ -68,13 +73,13 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
         // code shares merged constants with ramkey's, which the report has to leave in
         // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
-            flash: 64 * 1024,
+            flash: 66 * 1024,
             iram: 1024,
             dram: 17 * 1024 + 512,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 58 * 1024,
+            flash: 60 * 1024,
             iram: 1024,
             dram: 12 * 1024 + 512,
             heap_left: None,

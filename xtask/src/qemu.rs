@@ -17,7 +17,7 @@ use crate::util;
 /// Mailbox address and format, shared with `emu/src/harness.rs`.
 const MAILBOX_ADDRESS: u32 = 0x6000_3000;
 const MAILBOX_MAGIC: u32 = 0x4D45_4B52;
-const MAILBOX_VERSION: u32 = 2;
+const MAILBOX_VERSION: u32 = 3;
 
 /// One boot's settings.
 #[derive(Clone, Debug)]
@@ -44,6 +44,8 @@ pub struct Scenario {
     pub plugin: Option<String>,
     /// Run the network over the espconn bridge with this port map (host clock, real sockets).
     pub bridge: Option<crate::bridge::PortMap>,
+    /// What `system_adc_read` returns this boot (the TOUT pin, 0..=1023); `None`: 512.
+    pub adc: Option<u16>,
 }
 
 /// Access points the emulator's mailbox holds (`emu/src/harness.rs`).
@@ -108,6 +110,7 @@ impl Default for Scenario {
             save_ram_when_connected: false,
             plugin: None,
             bridge: None,
+            adc: None,
         }
     }
 }
@@ -172,6 +175,13 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
     for network in scenario.networks.iter().take(MAX_NETWORKS) {
         words.extend_from_slice(&network.words());
     }
+    // The network area is fixed-size; the ADC word follows it.
+    words.resize(5 + MAX_NETWORKS * 36, 0);
+    words.push(
+        scenario
+            .adc
+            .map_or(0, |v| (1 << 31) | u32::from(v.min(1023))),
+    );
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)

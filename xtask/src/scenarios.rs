@@ -280,6 +280,10 @@ pub fn all() -> Vec<(&'static str, ScenarioFn)> {
             "flash erase fails -> bounded scrub, no restart loop",
             scrub_fails,
         ),
+        (
+            "garden cycle: each wake's soil reading queued in RTC memory across deep sleep",
+            readings_queued,
+        ),
     ];
     scenarios.extend(setup::all());
     scenarios.extend(sdk::all());
@@ -297,6 +301,53 @@ fn stored(network: &Network) -> Result<RamRtc, String> {
     let mut mem = RamRtc::filled(0);
     rtc_record::store(&mut mem, &network.credentials()?).map_err(|e| e.to_string())?;
     Ok(mem)
+}
+
+/// A version 1 RTC image (a WiFi record, nothing in words 64..128 but noise) wakes twice with
+/// different soil readings: the record still loads, and the queue holds both readings, oldest
+/// first, at the calibration's percent.
+fn readings_queued(elf: &Path) -> Result<(), String> {
+    use ramkey::readings::Ring;
+    let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = prepare("readings-queued")?;
+    let mut rtc = stored(&garden)?;
+    for word in &mut rtc.words[ramkey::rtc_layout::BOOT_STATE.start..] {
+        *word = 0xA5A5_A5A5;
+    }
+    let mut queued = Vec::new();
+    for (adc, percent) in [(450u16, 50u8), (620, 0)] {
+        let scenario = Scenario {
+            reset_reason: 5,
+            rtc: Some(rtc_bytes(&rtc)),
+            networks: vec![garden.scripted(None)],
+            adc: Some(adc),
+            ..Scenario::default()
+        };
+        let out = boot_with(elf, &dir, scenario)?;
+        queued.push(percent);
+        expect(
+            &out,
+            EXIT_DEEP_SLEEP,
+            &[
+                "I boot: record Valid",
+                &format!("I sensor: soil {percent} % (adc {adc})"),
+                &format!(
+                    "I report: no collector configured; {} readings queued",
+                    queued.len()
+                ),
+            ],
+        )?;
+        rtc = rtc_words(&saved_rtc(&out)?);
+        let ring = Ring::read(&rtc).map_err(|e| format!("queue unreadable: {e:?}"))?;
+        let soil: Vec<Option<u8>> = ring.iter().map(|r| r.soil_pct).collect();
+        let want: Vec<Option<u8>> = queued.iter().map(|&p| Some(p)).collect();
+        if soil != want || ring.iter().any(|r| r.temperature_centi_c.is_some()) {
+            return Err(format!(
+                "queue after a wake with adc {adc}: {ring:?}, expected soil {want:?} and nothing made up"
+            ));
+        }
+    }
+    flash_is_clean(&dir, &[&garden])
 }
 
 fn valid_wake(elf: &Path) -> Result<(), String> {
