@@ -22,6 +22,7 @@ pub mod dns;
 pub mod firewall;
 pub mod flash_layout;
 pub mod flash_text;
+pub mod i2c;
 pub mod identity;
 pub mod pins;
 pub mod portal;

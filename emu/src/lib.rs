@@ -19,6 +19,7 @@ mod flash;
 mod harness;
 #[cfg(target_arch = "xtensa")]
 mod heap;
+pub mod i2c_bus;
 #[cfg(target_arch = "xtensa")]
 mod net;
 #[cfg(target_arch = "xtensa")]
