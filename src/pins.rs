@@ -47,6 +47,19 @@ pub const UART1_TX: MuxPin = MuxPin {
     gpio_function: 0,
 };
 
+/// GPIO4 (D2 on a D1 mini), the garden board's I2C SDA.
+pub const I2C_SDA: MuxPin = MuxPin {
+    gpio: 4,
+    register: IO_MUX_BASE + 0x3C,
+    gpio_function: 0,
+};
+/// GPIO5 (D1 on a D1 mini), the garden board's I2C SCL.
+pub const I2C_SCL: MuxPin = MuxPin {
+    gpio: 5,
+    register: IO_MUX_BASE + 0x40,
+    gpio_function: 0,
+};
+
 /// Whether the application drives GPIO2 itself (then production leaves it alone).
 pub const APPLICATION_USES_GPIO2: bool = false;
 

@@ -40,6 +40,8 @@ impl SoilCalibration {
 pub struct Board {
     /// The soil probe on TOUT, with its calibration; `None`: no probe.
     pub soil: Option<SoilCalibration>,
+    /// A BME280 on the I2C bus (GPIO4 SDA, GPIO5 SCL, address 0x76).
+    pub bme280: bool,
 }
 
 /// The default garden board. The calibration is a typical capacitive probe (v1.2) behind the
@@ -47,17 +49,52 @@ pub struct Board {
 /// development build) and change it here.
 pub const BOARD: Board = Board {
     soil: Some(SoilCalibration { dry: 620, wet: 280 }),
+    bme280: true,
 };
 
-/// One wake's reading from what the board's sensors gave: `soil_raw` is the TOUT reading,
-/// `None` when the board has no probe there. Everything the board has not measured is missing.
-pub fn reading(board: &Board, soil_raw: Option<u16>) -> Reading {
+/// What a BME280 driver reports: °C, %RH, Pa.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Climate {
+    /// Air temperature, °C.
+    pub temperature_c: f32,
+    /// Relative humidity, %.
+    pub humidity_pct: f32,
+    /// Air pressure, Pa.
+    pub pressure_pa: f32,
+}
+
+/// `value * scale` rounded half away from zero, if it is a number inside `min..=max`.
+fn scaled(value: f32, scale: f32, min: f32, max: f32) -> Option<i32> {
+    let v = value * scale;
+    if v.is_nan() || v < min - 0.5 || v > max + 0.5 {
+        return None;
+    }
+    let rounded = if v >= 0.0 { v + 0.5 } else { v - 0.5 };
+    // `as` truncates toward zero: with the half added, that is rounding.
+    Some((rounded as i32).clamp(min as i32, max as i32))
+}
+
+/// One wake's reading from what the board's sensors gave: `soil_raw` is the TOUT reading and
+/// `climate` the BME280's, each `None` when the sensor is absent or failed. Everything not
+/// measured, or measured out of its physical range, is missing; nothing is made up.
+pub fn reading(board: &Board, soil_raw: Option<u16>, climate: Option<Climate>) -> Reading {
+    let climate = climate.filter(|_| board.bme280);
     Reading {
         soil_pct: board
             .soil
             .zip(soil_raw)
             .and_then(|(cal, raw)| cal.percent(raw)),
-        ..Reading::default()
+        // The BME280's ranges: -40..85 °C, 0..100 %RH, 300..1100 hPa.
+        temperature_centi_c: climate
+            .and_then(|c| scaled(c.temperature_c, 100.0, -4000.0, 8500.0))
+            .map(|v| v as i16),
+        humidity_half_pct: climate
+            .and_then(|c| scaled(c.humidity_pct, 2.0, 0.0, 200.0))
+            .map(|v| v as u8),
+        pressure_deci_hpa: climate
+            .and_then(|c| scaled(c.pressure_pa, 0.1, 3000.0, 11000.0))
+            .map(|v| v as u16),
+        battery_20mv: None,
     }
 }
 
@@ -88,13 +125,53 @@ mod tests {
         );
     }
 
+    const CLIMATE: Climate = Climate {
+        temperature_c: 25.08,
+        humidity_pct: 50.037,
+        pressure_pa: 100_653.0,
+    };
+
     #[test]
     fn missing_sensors_are_missing() {
-        let r = reading(&BOARD, None);
+        let r = reading(&BOARD, None, None);
         assert_eq!(r, Reading::default());
-        let bare = Board { soil: None };
-        assert_eq!(reading(&bare, Some(400)).soil_pct, None);
-        assert_eq!(reading(&BOARD, Some(450)).soil_pct, Some(50));
+        let bare = Board {
+            soil: None,
+            bme280: false,
+        };
+        assert_eq!(reading(&bare, Some(400), Some(CLIMATE)), Reading::default());
+        assert_eq!(reading(&BOARD, Some(450), None).soil_pct, Some(50));
+    }
+
+    #[test]
+    fn climate_at_the_queue_resolution() {
+        let r = reading(&BOARD, None, Some(CLIMATE));
+        assert_eq!(r.temperature_centi_c, Some(2508));
+        assert_eq!(r.humidity_half_pct, Some(100), "50.04 % in 0.5 % steps");
+        assert_eq!(r.pressure_deci_hpa, Some(10_065), "1006.53 hPa");
+        let cold = Climate {
+            temperature_c: -12.345,
+            ..CLIMATE
+        };
+        assert_eq!(
+            reading(&BOARD, None, Some(cold)).temperature_centi_c,
+            Some(-1235)
+        );
+        let broken = Climate {
+            temperature_c: f32::NAN,
+            humidity_pct: 150.0,
+            pressure_pa: 2_000.0,
+        };
+        let r = reading(&BOARD, None, Some(broken));
+        assert_eq!(
+            (
+                r.temperature_centi_c,
+                r.humidity_half_pct,
+                r.pressure_deci_hpa
+            ),
+            (None, None, None),
+            "out of range is missing, not clamped"
+        );
     }
 
     proptest! {

@@ -14,6 +14,7 @@
 //! | 4 | number of scripted networks (0..=6) |
 //! | 5..221 | networks, [`NETWORK_WORDS`] words each (see [`Network`]), the unused ones zero |
 //! | 221 | TOUT ADC: bit 31 set = given, bits 0..10 the value `system_adc_read` returns |
+//! | 222 | I2C bus (`i2c_bus.rs`, on GPIO4 SDA / GPIO5 SCL): bit 0 no BME280, bit 1 a device holds SDA for 7 clocks (recoverable), bit 2 for 50 (stuck), bit 3 clock stretching (20 polls per clock) |
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;
@@ -98,6 +99,8 @@ pub struct Settings {
     pub networks: [Option<Network>; MAX_NETWORKS],
     /// What `system_adc_read` returns (0..=1023).
     pub adc: u16,
+    /// The I2C bus's devices and faults (word 222).
+    pub i2c: u32,
 }
 
 impl Settings {
@@ -110,6 +113,7 @@ impl Settings {
         bridged: false,
         networks: [None; MAX_NETWORKS],
         adc: DEFAULT_ADC,
+        i2c: 0,
     };
 
     /// Reads the mailbox.
@@ -137,6 +141,7 @@ impl Settings {
                     DEFAULT_ADC
                 }
             },
+            i2c: word(ADC_WORD + 1),
         };
         let count = (word(4) as usize).min(MAX_NETWORKS);
         for (n, slot) in settings.networks.iter_mut().enumerate().take(count) {

@@ -78,6 +78,14 @@ pub struct Raw {
     pub humidity: u16,
 }
 
+/// What the emulated BME280 measures (`gpio.rs`): the BMP280 datasheet's worked example
+/// (25.08 °C, 100653 Pa) and about 51 %RH with [`Calibration::DATASHEET`].
+pub const EMULATED_RAW: Raw = Raw {
+    pressure: 415_148,
+    temperature: 519_888,
+    humidity: 30_000,
+};
+
 /// The BME280's registers.
 #[derive(Clone, Copy, Debug)]
 pub struct Bme280 {
@@ -395,6 +403,39 @@ impl Bus {
     }
 }
 
+/// The datasheet's integer compensation (BME280 datasheet 4.2.3): temperature in 0.01 °C,
+/// pressure in Pa / 256, humidity in %RH / 1024. What a correct driver must agree with.
+pub fn datasheet(c: &Calibration, raw: &Raw) -> (i32, u32, u32) {
+    let adc_t = raw.temperature as i32;
+    let var1 = (((adc_t >> 3) - ((c.t1 as i32) << 1)) * c.t2 as i32) >> 11;
+    let var2 =
+        (((((adc_t >> 4) - c.t1 as i32) * ((adc_t >> 4) - c.t1 as i32)) >> 12) * c.t3 as i32) >> 14;
+    let t_fine = var1 + var2;
+    let t = (t_fine * 5 + 128) >> 8; // 0.01 °C
+    let adc_p = raw.pressure as i64;
+    let mut v1 = t_fine as i64 - 128_000;
+    let mut v2 = v1 * v1 * c.p6 as i64;
+    v2 += (v1 * c.p5 as i64) << 17;
+    v2 += (c.p4 as i64) << 35;
+    v1 = ((v1 * v1 * c.p3 as i64) >> 8) + ((v1 * c.p2 as i64) << 12);
+    v1 = (((1i64 << 47) + v1) * c.p1 as i64) >> 33;
+    let mut p = 1_048_576 - adc_p;
+    p = (((p << 31) - v2) * 3125) / v1;
+    let w1 = (c.p9 as i64 * (p >> 13) * (p >> 13)) >> 25;
+    let w2 = (c.p8 as i64 * p) >> 19;
+    let p = (((p + w1 + w2) >> 8) + ((c.p7 as i64) << 4)) as u32; // Pa * 256
+    let adc_h = raw.humidity as i32;
+    let v = t_fine - 76_800;
+    let mut h = (((adc_h << 14) - ((c.h4 as i32) << 20) - (c.h5 as i32 * v)) + 16_384) >> 15;
+    h *= ((((((v * c.h6 as i32) >> 10) * (((v * c.h3 as i32) >> 11) + 32_768)) >> 10) + 2_097_152)
+        * c.h2 as i32
+        + 8192)
+        >> 14;
+    h -= ((((h >> 15) * (h >> 15)) >> 7) * c.h1 as i32) >> 4;
+    let h = h.clamp(0, 419_430_400) >> 12; // %RH * 1024
+    (t, p, h as u32)
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -450,11 +491,7 @@ mod tests {
         fn delay_ns(&mut self, _ns: u32) {}
     }
 
-    const RAW: Raw = Raw {
-        pressure: 415_148,
-        temperature: 519_888,
-        humidity: 30_000,
-    };
+    const RAW: Raw = EMULATED_RAW;
 
     fn master(bus: Bus) -> (Rc<RefCell<Bus>>, BitBang<Line, Line, NoDelay>) {
         let bus = Rc::new(RefCell::new(bus));
@@ -562,40 +599,6 @@ mod tests {
             i2c.write_read(BME280_ADDRESS, &[0xD0], &mut id),
             Err(Error::BusStuck)
         );
-    }
-
-    /// The datasheet's integer compensation (BME280 datasheet 4.2.3), from the same words.
-    fn datasheet(c: &Calibration, raw: &Raw) -> (i32, u32, u32) {
-        let adc_t = raw.temperature as i32;
-        let var1 = (((adc_t >> 3) - ((c.t1 as i32) << 1)) * c.t2 as i32) >> 11;
-        let var2 = (((((adc_t >> 4) - c.t1 as i32) * ((adc_t >> 4) - c.t1 as i32)) >> 12)
-            * c.t3 as i32)
-            >> 14;
-        let t_fine = var1 + var2;
-        let t = (t_fine * 5 + 128) >> 8; // 0.01 °C
-        let adc_p = raw.pressure as i64;
-        let mut v1 = t_fine as i64 - 128_000;
-        let mut v2 = v1 * v1 * c.p6 as i64;
-        v2 += (v1 * c.p5 as i64) << 17;
-        v2 += (c.p4 as i64) << 35;
-        v1 = ((v1 * v1 * c.p3 as i64) >> 8) + ((v1 * c.p2 as i64) << 12);
-        v1 = (((1i64 << 47) + v1) * c.p1 as i64) >> 33;
-        let mut p = 1_048_576 - adc_p;
-        p = (((p << 31) - v2) * 3125) / v1;
-        let w1 = (c.p9 as i64 * (p >> 13) * (p >> 13)) >> 25;
-        let w2 = (c.p8 as i64 * p) >> 19;
-        let p = (((p + w1 + w2) >> 8) + ((c.p7 as i64) << 4)) as u32; // Pa * 256
-        let adc_h = raw.humidity as i32;
-        let v = t_fine - 76_800;
-        let mut h = (((adc_h << 14) - ((c.h4 as i32) << 20) - (c.h5 as i32 * v)) + 16_384) >> 15;
-        h *= ((((((v * c.h6 as i32) >> 10) * (((v * c.h3 as i32) >> 11) + 32_768)) >> 10)
-            + 2_097_152)
-            * c.h2 as i32
-            + 8192)
-            >> 14;
-        h -= ((((h >> 15) * (h >> 15)) >> 7) * c.h1 as i32) >> 4;
-        let h = h.clamp(0, 419_430_400) >> 12; // %RH * 1024
-        (t, p, h as u32)
     }
 
     #[test]

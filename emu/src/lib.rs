@@ -16,6 +16,8 @@ mod bridge;
 #[cfg(target_arch = "xtensa")]
 mod flash;
 #[cfg(target_arch = "xtensa")]
+mod gpio;
+#[cfg(target_arch = "xtensa")]
 mod harness;
 #[cfg(target_arch = "xtensa")]
 mod heap;

@@ -39,6 +39,11 @@ unsafe extern "C" {
     fn user_init();
 }
 
+/// Moves virtual time on by `us` inside the current callback, as a busy wait does.
+pub fn spin(us: u64) {
+    SYSTEM.with(|s| s.spin_us += us);
+}
+
 /// The harness settings of this run.
 pub fn settings() -> Settings {
     SYSTEM.with(|s| s.settings)

@@ -10,7 +10,9 @@
 //! 4. the captive DNS answering one A query;
 //! 5. the flash firewall cleaning one 0x4A4-byte parameter-block write that holds credentials
 //!    in the station fields, an AP-cache slot and the SoftAP fields, looking for seven named
-//!    secrets (as many as the firmware gathers), into a sink that discards the chunks.
+//!    secrets (as many as the firmware gathers), into a sink that discards the chunks;
+//! 6. one BME280 reading through the bit-banged I2C master and the bme280 driver (init,
+//!    forced measurement, compensation), against the emulator's bus model.
 //! Only built with the `bench` feature.
 
 use super::global::Global;
@@ -163,4 +165,22 @@ fn firewall() {
             "NOT CLEANED"
         }
     );
+
+    // SAFETY: plain reads of the system clock.
+    let started = unsafe { wifi_sys::system_get_time() };
+    ramkey_bench_begin();
+    let climate = super::hal::read_bme280();
+    ramkey_bench_end();
+    // SAFETY: as above.
+    let waited = unsafe { wifi_sys::system_get_time() }.wrapping_sub(started);
+    match climate {
+        Ok(c) => info!(
+            "bench: bme280 {} centi-C, {} us of modelled time (busy waits included)",
+            crate::sensors::reading(&crate::sensors::BOARD, None, Some(c))
+                .temperature_centi_c
+                .map_or(-1, i32::from),
+            waited
+        ),
+        Err(e) => error!("bench: bme280 failed ({})", e),
+    }
 }

@@ -390,12 +390,31 @@ fn run_application() {
         // SAFETY: plain ADC read.
         unsafe { wifi_sys::system_adc_read() }
     });
-    let reading = crate::sensors::reading(board, soil_raw);
+    let climate = if board.bme280 {
+        match super::hal::read_bme280() {
+            Ok(climate) => Some(climate),
+            Err(e) => {
+                warn!("sensor: bme280 missing ({})", e);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reading = crate::sensors::reading(board, soil_raw, climate);
     info!(
         "sensor: soil {} % (adc {})",
         reading.soil_pct.map_or(-1, i32::from),
         soil_raw.map_or(-1, i32::from)
     );
+    if let Some(t) = reading.temperature_centi_c {
+        info!(
+            "sensor: bme280 {} centi-C, {} half-%RH, {} deci-hPa",
+            t,
+            reading.humidity_half_pct.map_or(-1, i32::from),
+            reading.pressure_deci_hpa.map_or(-1, i32::from)
+        );
+    }
     // Queued in RTC memory until a report delivers it (the report issue): kept through deep
     // sleep, the oldest giving way after nine.
     let mut rtc = SdkRtc;

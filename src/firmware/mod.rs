@@ -10,6 +10,7 @@ mod bench;
 mod firewall;
 mod flash;
 mod global;
+mod hal;
 mod libc;
 mod lifecycle;
 mod power;

@@ -781,6 +781,15 @@ unsafe extern "C" {
     ) -> bool;
     /// Posts an event to a task.
     pub fn system_os_post(prio: u8, sig: u32, par: u32) -> bool;
+    /// Sets, clears, enables and disables GPIO outputs by bit mask (ROM `gpio_output_set`,
+    /// include/gpio.h): a bit in `enable_mask` makes the pin an output, in `disable_mask` an
+    /// input (released: with the IO_MUX pull-up, the line reads high).
+    pub fn gpio_output_set(set_mask: u32, clear_mask: u32, enable_mask: u32, disable_mask: u32);
+    /// The GPIO input levels, one bit per pin (ROM `gpio_input_get`).
+    pub fn gpio_input_get() -> u32;
+    /// Busy-waits `us` microseconds (ROM `ets_delay_us`, which `os_delay_us` names; SDK 3.x's
+    /// osapi.h declares it with a 32-bit argument, older SDKs' `os_delay_us` with 16 bits).
+    pub fn ets_delay_us(us: u32);
     /// The TOUT pin's ADC reading, 0..=1024.
     pub fn system_adc_read() -> u16;
 

@@ -50,21 +50,28 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// Flash, all four raised by 2 KiB more with issue 12's first part: the reading queue in RTC
 /// memory (`readings::Ring`, its CRC-16 and the entry codec, 1.3 KB in production) and the
 /// soil calibration; SDK production then measured 61,308, development 68,524; emulated
-/// 65,595 and 58,781. The sensors still to come (I2C, BME280) will need their own reason.
+/// 65,595 and 58,781.
+///
+/// Flash, raised again with the sensors (issue 12): the bit-banged I2C master (about 1.9 KB),
+/// the bme280 0.5.1 driver and the soft floating point its f32 compensation pulls in
+/// (`__addsf3`, `__mulsf3`, `__divsf3`, and f64 helpers compiler-builtins uses: about 5 KB;
+/// the lx106 has no FPU). SDK production then measured 67,608, development 75,246; emulated
+/// 76,417 and 69,012. An integer-only driver would save most of the float code; none that
+/// is maintained for embedded-hal 1.0 was found (GARDEN.md's list).
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
         // own record of every request it served (two log lines, 83 B of format text, which
         // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
-            flash: 70 * 1024,
+            flash: 76 * 1024,
             iram: 1024,
             dram: 15 * 1024 + 256,
             heap_left: Some(35_000),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
         (true, true) => Budget {
-            flash: 62 * 1024,
+            flash: 68 * 1024,
             iram: 1024,
             dram: 10_547,
             heap_left: Some(40_000),
@@ -73,13 +80,13 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
         // code shares merged constants with ramkey's, which the report has to leave in
         // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
-            flash: 66 * 1024,
+            flash: 77 * 1024,
             iram: 1024,
             dram: 17 * 1024 + 512,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 60 * 1024,
+            flash: 70 * 1024,
             iram: 1024,
             dram: 12 * 1024 + 512,
             heap_left: None,

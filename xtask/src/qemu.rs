@@ -46,6 +46,9 @@ pub struct Scenario {
     pub bridge: Option<crate::bridge::PortMap>,
     /// What `system_adc_read` returns this boot (the TOUT pin, 0..=1023); `None`: 512.
     pub adc: Option<u16>,
+    /// The I2C bus: bit 0 no BME280, bit 1 SDA held 7 clocks, bit 2 held 50, bit 3 stretching
+    /// (`emu/src/harness.rs`, word 222).
+    pub i2c: u32,
 }
 
 /// Access points the emulator's mailbox holds (`emu/src/harness.rs`).
@@ -111,6 +114,7 @@ impl Default for Scenario {
             plugin: None,
             bridge: None,
             adc: None,
+            i2c: 0,
         }
     }
 }
@@ -182,6 +186,7 @@ fn mailbox_file(scenario: &Scenario) -> Result<PathBuf, String> {
             .adc
             .map_or(0, |v| (1 << 31) | u32::from(v.min(1023))),
     );
+    words.push(scenario.i2c);
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)

@@ -281,7 +281,7 @@ pub fn all() -> Vec<(&'static str, ScenarioFn)> {
             scrub_fails,
         ),
         (
-            "garden cycle: each wake's soil reading queued in RTC memory across deep sleep",
+            "garden cycle: each wake's BME280 and soil reading queued in RTC memory; a missing or stuck sensor is missing",
             readings_queued,
         ),
     ];
@@ -303,33 +303,64 @@ fn stored(network: &Network) -> Result<RamRtc, String> {
     Ok(mem)
 }
 
-/// A version 1 RTC image (a WiFi record, nothing in words 64..128 but noise) wakes twice with
-/// different soil readings: the record still loads, and the queue holds both readings, oldest
-/// first, at the calibration's percent.
+/// A version 1 RTC image (a WiFi record, nothing in words 64..128 but noise) wakes four
+/// times: with the BME280 and a wet probe; with no BME280 on the bus; with a device holding
+/// SDA for 7 clocks (recovered); with the bus stuck for good. The record still loads; every
+/// wake's reading is queued, oldest first; the climate is the datasheet formula's value of
+/// the emulated raw readings at the queue's resolution, or missing when the sensor is, and a
+/// missing sensor never stops the soil reading.
 fn readings_queued(elf: &Path) -> Result<(), String> {
     use ramkey::readings::Ring;
+    use ramkey_emu::i2c_bus::{Calibration, EMULATED_RAW, datasheet};
     let garden = Network::new("Garden", "correct horse battery", 1, 6)?;
     let dir = prepare("readings-queued")?;
     let mut rtc = stored(&garden)?;
     for word in &mut rtc.words[ramkey::rtc_layout::BOOT_STATE.start..] {
         *word = 0xA5A5_A5A5;
     }
-    let mut queued = Vec::new();
-    for (adc, percent) in [(450u16, 50u8), (620, 0)] {
+    let (t, p, h) = datasheet(&Calibration::DATASHEET, &EMULATED_RAW);
+    let climate = (
+        t,
+        (h as f64 / 1024.0 * 2.0).round() as i32,
+        (p as f64 / 256.0 / 10.0).round() as i32,
+    );
+    // (adc, i2c faults, soil %, the BME280 answers, what the console says)
+    let wakes: [(u16, u32, u8, bool, &str); 4] = [
+        (450, 0, 50, true, "I sensor: bme280"),
+        (
+            620,
+            1,
+            0,
+            false,
+            "W sensor: bme280 missing (no device at that address)",
+        ),
+        (300, 2, 94, true, "I sensor: bme280"),
+        (
+            500,
+            4,
+            35,
+            false,
+            "W sensor: bme280 missing (the bus is stuck)",
+        ),
+    ];
+    let mut queued: Vec<(u8, bool)> = Vec::new();
+    for (adc, i2c, percent, answers, said) in wakes {
         let scenario = Scenario {
             reset_reason: 5,
             rtc: Some(rtc_bytes(&rtc)),
             networks: vec![garden.scripted(None)],
             adc: Some(adc),
+            i2c,
             ..Scenario::default()
         };
         let out = boot_with(elf, &dir, scenario)?;
-        queued.push(percent);
+        queued.push((percent, answers));
         expect(
             &out,
             EXIT_DEEP_SLEEP,
             &[
                 "I boot: record Valid",
+                said,
                 &format!("I sensor: soil {percent} % (adc {adc})"),
                 &format!(
                     "I report: no collector configured; {} readings queued",
@@ -339,11 +370,33 @@ fn readings_queued(elf: &Path) -> Result<(), String> {
         )?;
         rtc = rtc_words(&saved_rtc(&out)?);
         let ring = Ring::read(&rtc).map_err(|e| format!("queue unreadable: {e:?}"))?;
-        let soil: Vec<Option<u8>> = ring.iter().map(|r| r.soil_pct).collect();
-        let want: Vec<Option<u8>> = queued.iter().map(|&p| Some(p)).collect();
-        if soil != want || ring.iter().any(|r| r.temperature_centi_c.is_some()) {
+        let near = |got: Option<i32>, want: i32| got.is_some_and(|g| (g - want).abs() <= 1);
+        for (k, (reading, &(percent, answers))) in ring.iter().zip(&queued).enumerate() {
+            let climate_ok = if answers {
+                near(reading.temperature_centi_c.map(i32::from), climate.0)
+                    && near(reading.humidity_half_pct.map(i32::from), climate.1)
+                    && near(reading.pressure_deci_hpa.map(i32::from), climate.2)
+            } else {
+                reading.temperature_centi_c.is_none()
+                    && reading.humidity_half_pct.is_none()
+                    && reading.pressure_deci_hpa.is_none()
+            };
+            if reading.soil_pct != Some(percent) || !climate_ok || reading.battery_20mv.is_some() {
+                return Err(format!(
+                    "entry {k} after a wake with adc {adc}, i2c {i2c}: {reading:?}; expected soil {percent} % and climate {}",
+                    if answers {
+                        format!("{climate:?} (centi-C, half-%RH, deci-hPa)")
+                    } else {
+                        "missing".to_owned()
+                    }
+                ));
+            }
+        }
+        if ring.len() != queued.len() {
             return Err(format!(
-                "queue after a wake with adc {adc}: {ring:?}, expected soil {want:?} and nothing made up"
+                "{} readings queued, expected {}",
+                ring.len(),
+                queued.len()
             ));
         }
     }

@@ -1,0 +1,88 @@
+//! GPIO as the ROM's `gpio_output_set`/`gpio_input_get` see it (QEMU's sim machine has no
+//! GPIO registers, so these calls are all the emulator can observe), with the I2C bus model
+//! (`i2c_bus.rs`) on GPIO4 (SDA) and GPIO5 (SCL), and `ets_delay_us` as a busy wait on the
+//! virtual clock.
+//!
+//! A pin is an output when its enable bit is set; then it drives its output bit. An input
+//! reads the line: for the two bus pins what the bus model says (open drain: a device may
+//! hold it low), for the others high (the IO_MUX pull-up).
+
+use crate::emulate;
+use crate::i2c_bus::{Bme280, Bus, Calibration, EMULATED_RAW};
+use crate::scheduler::Global;
+
+/// The bus pins.
+const SDA: u32 = 4;
+const SCL: u32 = 5;
+
+struct Gpio {
+    out: u32,
+    enabled: u32,
+    bus: Option<Bus>,
+}
+
+static GPIO: Global<Gpio> = Global::new(Gpio {
+    out: 0,
+    enabled: 0,
+    bus: None,
+});
+
+fn with_bus<R>(f: impl FnOnce(&mut Bus) -> R) -> R {
+    GPIO.with(|g| {
+        let bus = g.bus.get_or_insert_with(|| {
+            let flags = crate::sdk::settings().i2c;
+            let sensor =
+                (flags & 1 == 0).then(|| Bme280::new(&Calibration::DATASHEET, EMULATED_RAW));
+            let mut bus = Bus::new(sensor);
+            bus.stuck_clocks = if flags & 4 != 0 {
+                50
+            } else if flags & 2 != 0 {
+                7
+            } else {
+                0
+            };
+            bus.stretch_polls = if flags & 8 != 0 { 20 } else { 0 };
+            bus
+        });
+        f(bus)
+    })
+}
+
+/// Whether the master drives `pin` low.
+fn drives_low(out: u32, enabled: u32, pin: u32) -> bool {
+    enabled >> pin & 1 == 1 && out >> pin & 1 == 0
+}
+
+emulate! {
+    /// Sets the masks, then tells the bus what the master now drives on SDA and SCL.
+    fn gpio_output_set(set_mask: u32, clear_mask: u32, enable_mask: u32, disable_mask: u32) {
+        let (out, enabled) = GPIO.with(|g| {
+            g.out = (g.out | set_mask) & !clear_mask;
+            g.enabled = (g.enabled | enable_mask) & !disable_mask;
+            (g.out, g.enabled)
+        });
+        with_bus(|bus| {
+            bus.set_sda_low(drives_low(out, enabled, SDA));
+            bus.set_scl_low(drives_low(out, enabled, SCL));
+        });
+    }
+}
+
+emulate! {
+    /// Outputs read back their level; the bus pins read the bus; other inputs read high.
+    fn gpio_input_get() -> u32 {
+        let (out, enabled) = GPIO.with(|g| (g.out, g.enabled));
+        let (sda, scl) = with_bus(|bus| (bus.sda(), bus.scl()));
+        let mut levels = (out & enabled) | !enabled;
+        levels &= !(1 << SDA | 1 << SCL);
+        levels | u32::from(sda) << SDA | u32::from(scl) << SCL
+    }
+}
+
+emulate! {
+    /// A busy wait: virtual time moves on by `us` inside the callback (the soft watchdog sees
+    /// it, as on the chip).
+    fn ets_delay_us(us: u32) {
+        crate::sdk::spin(u64::from(us));
+    }
+}

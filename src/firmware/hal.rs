@@ -1,0 +1,118 @@
+//! The sensor HAL over the SDK: embedded-hal 1.0 pins and delays, the garden board's I2C bus
+//! and its BME280.
+//!
+//! GPIO goes through the ROM's `gpio_output_set`/`gpio_input_get` (the calls the emulator can
+//! observe; QEMU's sim machine has no GPIO registers) after the pin's IO_MUX register selects
+//! the GPIO function with the pull-up on. A pin is open drain: low is "output enabled, value
+//! 0", high is "output disabled" (released to the pull-up). Delays are the ROM's busy-wait
+//! `ets_delay_us`. The portable I2C master (`crate::i2c`) runs on top.
+
+use core::convert::Infallible;
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
+
+use crate::i2c::{BitBang, Config};
+use crate::pins::{self, MuxPin};
+use crate::sensors::Climate;
+
+/// An open-drain GPIO pin.
+pub struct OpenDrain {
+    mask: u32,
+}
+
+impl OpenDrain {
+    /// `pin` as a GPIO with its pull-up, released.
+    pub fn new(pin: MuxPin) -> OpenDrain {
+        let register = pin.register as *mut u32;
+        // SAFETY: IO_MUX pin registers are always-mapped 32-bit peripheral registers; aligned,
+        // 32-bit accesses as the hardware requires; only this code touches these pins.
+        unsafe {
+            let current = core::ptr::read_volatile(register);
+            core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, pin));
+        }
+        let mask = 1 << pin.gpio;
+        // SAFETY: ROM call with plain masks: output value 0, output disabled (released).
+        unsafe { wifi_sys::gpio_output_set(0, mask, 0, mask) };
+        OpenDrain { mask }
+    }
+}
+
+impl ErrorType for OpenDrain {
+    type Error = Infallible;
+}
+
+impl OutputPin for OpenDrain {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        // SAFETY: ROM call with plain masks: value 0, output enabled.
+        unsafe { wifi_sys::gpio_output_set(0, self.mask, self.mask, 0) };
+        Ok(())
+    }
+
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        // SAFETY: ROM call with plain masks: output disabled, the pull-up holds the line.
+        unsafe { wifi_sys::gpio_output_set(0, 0, 0, self.mask) };
+        Ok(())
+    }
+}
+
+impl InputPin for OpenDrain {
+    fn is_high(&mut self) -> Result<bool, Infallible> {
+        // SAFETY: ROM call, reads the input levels.
+        Ok(unsafe { wifi_sys::gpio_input_get() } & self.mask != 0)
+    }
+
+    fn is_low(&mut self) -> Result<bool, Infallible> {
+        self.is_high().map(|high| !high)
+    }
+}
+
+/// Busy waits through the ROM. Only for the short waits of bit timing and the sensor
+/// driver's own waits (2 ms after reset, 40 ms per measurement in bme280 0.5.1); nothing
+/// longer belongs in a callback.
+pub struct BusyDelay;
+
+impl DelayNs for BusyDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        // SAFETY: ROM busy wait.
+        unsafe { wifi_sys::ets_delay_us(ns.div_ceil(1000)) };
+    }
+}
+
+/// Why the BME280 gave no reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SensorError {
+    /// The bus failed (no device, stuck, timeout).
+    Bus(crate::i2c::Error),
+    /// The device answered but is not a BME280, or its data made no sense.
+    Device,
+}
+
+impl core::fmt::Display for SensorError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SensorError::Bus(e) => e.fmt(f),
+            SensorError::Device => f.write_str("not a BME280, or nonsense data"),
+        }
+    }
+}
+
+/// One forced measurement of the BME280 on the board's bus.
+pub fn read_bme280() -> Result<Climate, SensorError> {
+    let sda = OpenDrain::new(pins::I2C_SDA);
+    let scl = OpenDrain::new(pins::I2C_SCL);
+    let bus = BitBang::new(sda, scl, BusyDelay, Config::STANDARD).map_err(SensorError::Bus)?;
+    let mut sensor = bme280::i2c::BME280::new_primary(bus);
+    let mut delay = BusyDelay;
+    let map = |e: bme280::Error<crate::i2c::Error>| match e {
+        bme280::Error::Bus(e) => SensorError::Bus(e),
+        _ => SensorError::Device,
+    };
+    sensor.init(&mut delay).map_err(map)?;
+    let m = sensor.measure(&mut delay).map_err(map)?;
+    Ok(Climate {
+        temperature_c: m.temperature,
+        humidity_pct: m.humidity,
+        pressure_pa: m.pressure,
+    })
+}
