@@ -60,6 +60,13 @@ pub const I2C_SCL: MuxPin = MuxPin {
     gpio_function: 0,
 };
 
+/// GPIO12 (D6 on a D1 mini), which powers the garden board's sensors.
+pub const SENSOR_POWER: MuxPin = MuxPin {
+    gpio: 12,
+    register: IO_MUX_BASE + 0x04,
+    gpio_function: 3,
+};
+
 /// Whether the application drives GPIO2 itself (then production leaves it alone).
 pub const APPLICATION_USES_GPIO2: bool = false;
 

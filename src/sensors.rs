@@ -3,7 +3,8 @@
 //!
 //! The default board is the common garden sensor: a Wemos D1 mini (ESP8266) with a capacitive
 //! soil probe on the TOUT pin (A0, 0..1.0 V at the chip, the D1 mini's own 220k/100k divider in
-//! front), and a BME280 on I2C (SDA GPIO4 = D2, SCL GPIO5 = D1). Which sensors a build has is
+//! front), and a BME280 on I2C (SDA GPIO4 = D2, SCL GPIO5 = D1), both powered from GPIO12
+//! (D6), which is low while the device sleeps. Which sensors a build has is
 //! decided here; a sensor the board lacks is reported missing, as is one that fails.
 
 use crate::readings::Reading;
@@ -21,13 +22,19 @@ pub struct SoilCalibration {
 impl SoilCalibration {
     /// Moisture in percent from a raw reading: linear between the two points, clamped to
     /// 0..=100, rounded to the nearest percent. `None` for a calibration whose points are equal
-    /// (it says nothing) or a raw value outside the 10-bit converter's range.
+    /// (it says nothing), a raw value outside the 10-bit converter's range, or one more than
+    /// half the span beyond either point: no probe gives that, an unpowered or disconnected
+    /// one does (TOUT then reads near 0 or floats), and it must not pass for soaked soil.
     pub fn percent(&self, raw: u16) -> Option<u8> {
         if self.dry == self.wet || raw > 1023 {
             return None;
         }
         let (dry, wet, raw) = (i32::from(self.dry), i32::from(self.wet), i32::from(raw));
         let span = dry - wet;
+        let margin = span.abs() / 2;
+        if raw < dry.min(wet) - margin || raw > dry.max(wet) + margin {
+            return None;
+        }
         // Round half away from zero in the direction of the span.
         let scaled = (dry - raw) * 100;
         let percent = (2 * scaled + span.signum() * span.abs()) / (2 * span);
@@ -35,9 +42,52 @@ impl SoilCalibration {
     }
 }
 
+/// A GPIO that powers the sensors: high while they are read, low before deep sleep (a
+/// capacitive probe draws milliamps all the time it is powered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SensorPower {
+    /// The pin.
+    pub pin: crate::pins::MuxPin,
+    /// How long after power-up the sensors give valid readings (BME280: 2 ms start-up;
+    /// capacitive probes settle in about 100 ms).
+    pub warm_up_ms: u32,
+}
+
+/// When powered sensors are ready: polled with `nb`, so the caller can wait on a timer rather
+/// than in a busy loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WarmUp {
+    ready_at_ms: u64,
+}
+
+impl WarmUp {
+    /// Power went on at `now_ms`.
+    pub fn started(now_ms: u64, power: &SensorPower) -> WarmUp {
+        WarmUp {
+            ready_at_ms: now_ms + u64::from(power.warm_up_ms),
+        }
+    }
+
+    /// `Ok` once the warm-up has passed; `WouldBlock` before.
+    pub fn ready(&self, now_ms: u64) -> nb::Result<(), core::convert::Infallible> {
+        if now_ms >= self.ready_at_ms {
+            Ok(())
+        } else {
+            Err(nb::Error::WouldBlock)
+        }
+    }
+
+    /// Milliseconds still to wait at `now_ms` (0 once ready).
+    pub fn remaining_ms(&self, now_ms: u64) -> u64 {
+        self.ready_at_ms.saturating_sub(now_ms)
+    }
+}
+
 /// What a build's board has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Board {
+    /// The GPIO that powers the sensors, if they are switched.
+    pub power: Option<SensorPower>,
     /// The soil probe on TOUT, with its calibration; `None`: no probe.
     pub soil: Option<SoilCalibration>,
     /// A BME280 on the I2C bus (GPIO4 SDA, GPIO5 SCL, address 0x76).
@@ -48,6 +98,10 @@ pub struct Board {
 /// D1 mini's divider; calibrate each probe (the raw value is logged at every wake in a
 /// development build) and change it here.
 pub const BOARD: Board = Board {
+    power: Some(SensorPower {
+        pin: crate::pins::SENSOR_POWER,
+        warm_up_ms: 100,
+    }),
     soil: Some(SoilCalibration { dry: 620, wet: 280 }),
     bme280: true,
 };
@@ -110,8 +164,14 @@ mod tests {
         assert_eq!(CAL.percent(620), Some(0));
         assert_eq!(CAL.percent(280), Some(100));
         assert_eq!(CAL.percent(450), Some(50));
-        assert_eq!(CAL.percent(1023), Some(0), "drier than dry is 0 %");
-        assert_eq!(CAL.percent(0), Some(100), "wetter than wet is 100 %");
+        assert_eq!(CAL.percent(700), Some(0), "drier than dry is 0 %");
+        assert_eq!(CAL.percent(200), Some(100), "wetter than wet is 100 %");
+        assert_eq!(
+            CAL.percent(0),
+            None,
+            "an unpowered probe is missing, not soaked"
+        );
+        assert_eq!(CAL.percent(1023), None, "a floating input is missing");
         assert_eq!(CAL.percent(1024), None, "not a 10-bit reading");
         // 620 - 100 * 3.4 / 100 per percent: 617 is 0.88 % -> 1 %.
         assert_eq!(CAL.percent(617), Some(1));
@@ -136,6 +196,7 @@ mod tests {
         let r = reading(&BOARD, None, None);
         assert_eq!(r, Reading::default());
         let bare = Board {
+            power: None,
             soil: None,
             bme280: false,
         };
@@ -174,6 +235,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn warm_up_blocks_until_its_time() {
+        let power = BOARD.power.expect("the default board switches its sensors");
+        let w = WarmUp::started(1_000, &power);
+        assert_eq!(w.ready(1_099), Err(nb::Error::WouldBlock));
+        assert_eq!(w.remaining_ms(1_050), 50);
+        assert_eq!(w.ready(1_100), Ok(()));
+        assert_eq!(w.remaining_ms(5_000), 0);
+    }
+
     proptest! {
         #[test]
         fn percent_is_monotonic_and_in_range(dry in 0u16..=1023, wet in 0u16..=1023, a in 0u16..=1023, b in 0u16..=1023) {
@@ -188,8 +259,14 @@ mod tests {
                         prop_assert!(pa >= pb, "{a} -> {pa}, {b} -> {pb}");
                     }
                 }
-                (None, None) => prop_assert_eq!(dry, wet),
-                _ => prop_assert!(false, "defined for one value and not another"),
+                (None, None) | (Some(_), None) | (None, Some(_)) => {
+                    // Undefined only for a flat calibration or a value far outside it.
+                    let span = (i32::from(dry) - i32::from(wet)).abs();
+                    let (lo, hi) = (i32::from(dry.min(wet)) - span / 2, i32::from(dry.max(wet)) + span / 2);
+                    for (v, p) in [(a, cal.percent(a)), (b, cal.percent(b))] {
+                        prop_assert_eq!(p.is_none(), dry == wet || i32::from(v) < lo || i32::from(v) > hi);
+                    }
+                }
             }
         }
     }

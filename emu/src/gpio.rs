@@ -6,6 +6,12 @@
 //! A pin is an output when its enable bit is set; then it drives its output bit. An input
 //! reads the line: for the two bus pins what the bus model says (open drain: a device may
 //! hold it low), for the others high (the IO_MUX pull-up).
+//!
+//! The emulated board is ramkey's default garden board: GPIO12 powers the BME280 and the
+//! soil probe. The BME280 answers only from 2 ms after power-up (its datasheet's start-up
+//! time); the probe's ADC reading is 0 while it is unpowered; and a deep sleep with GPIO12
+//! still high is reported (`emu: gpio: sensors still powered at deep sleep`), which fails
+//! every scenario.
 
 use crate::emulate;
 use crate::i2c_bus::{Bme280, Bus, Calibration, EMULATED_RAW};
@@ -14,18 +20,37 @@ use crate::scheduler::Global;
 /// The bus pins.
 const SDA: u32 = 4;
 const SCL: u32 = 5;
+/// The sensors' power pin.
+const POWER: u32 = 12;
+/// The BME280's start-up time after power-up (datasheet table 1, t_startup).
+const START_UP_US: u64 = 2_000;
 
 struct Gpio {
     out: u32,
     enabled: u32,
     bus: Option<Bus>,
+    /// When GPIO12 last went high (virtual microseconds), while it is high.
+    powered_since: Option<u64>,
 }
 
 static GPIO: Global<Gpio> = Global::new(Gpio {
     out: 0,
     enabled: 0,
     bus: None,
+    powered_since: None,
 });
+
+/// Whether the sensors are powered (GPIO12 an output driving high).
+pub fn sensors_powered() -> bool {
+    GPIO.with(|g| g.powered_since.is_some())
+}
+
+/// Called at deep sleep: sensors left powered drain the battery.
+pub fn check_at_sleep() {
+    if sensors_powered() {
+        crate::semihosting::say!("gpio: sensors still powered at deep sleep (GPIO12 high)");
+    }
+}
 
 fn with_bus<R>(f: impl FnOnce(&mut Bus) -> R) -> R {
     GPIO.with(|g| {
@@ -44,6 +69,11 @@ fn with_bus<R>(f: impl FnOnce(&mut Bus) -> R) -> R {
             bus.stretch_polls = if flags & 8 != 0 { 20 } else { 0 };
             bus
         });
+        // Powered and past its start-up: the device takes part in the bus.
+        let now = crate::sdk::now_us();
+        bus.powered = g
+            .powered_since
+            .is_some_and(|since| now.saturating_sub(since) >= START_UP_US);
         f(bus)
     })
 }
@@ -56,9 +86,16 @@ fn drives_low(out: u32, enabled: u32, pin: u32) -> bool {
 emulate! {
     /// Sets the masks, then tells the bus what the master now drives on SDA and SCL.
     fn gpio_output_set(set_mask: u32, clear_mask: u32, enable_mask: u32, disable_mask: u32) {
+        let now = crate::sdk::now_us();
         let (out, enabled) = GPIO.with(|g| {
             g.out = (g.out | set_mask) & !clear_mask;
             g.enabled = (g.enabled | enable_mask) & !disable_mask;
+            let high = g.enabled >> POWER & 1 == 1 && g.out >> POWER & 1 == 1;
+            g.powered_since = match (high, g.powered_since) {
+                (true, Some(since)) => Some(since),
+                (true, None) => Some(now),
+                (false, _) => None,
+            };
             (g.out, g.enabled)
         });
         with_bus(|bus| {

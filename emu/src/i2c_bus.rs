@@ -208,6 +208,9 @@ pub struct Bus {
     pub stuck_clocks: u32,
     /// Reads of SCL the device keeps it low after each release by the master (0: none).
     pub stretch_polls: u32,
+    /// Whether the device is powered (and past its start-up): unpowered, it neither
+    /// acknowledges nor drives a line.
+    pub powered: bool,
     /// STARTs seen (repeated ones included).
     pub starts: u32,
     /// STOPs seen.
@@ -232,6 +235,7 @@ impl Bus {
             bme280,
             stuck_clocks: 0,
             stretch_polls: 0,
+            powered: true,
             starts: 0,
             stops: 0,
             acked_addresses: 0,
@@ -269,7 +273,7 @@ impl Bus {
     }
 
     fn settle(&mut self) {
-        let stuck = self.stuck_clocks > 0;
+        let stuck = self.stuck_clocks > 0 && self.powered;
         let sda = !(self.master_sda_low || self.device_sda_low || stuck);
         let scl = !(self.master_scl_low || self.stretching > 0);
         let (old_sda, old_scl) = (self.sda, self.scl);
@@ -284,12 +288,14 @@ impl Bus {
         } else if !old_scl && scl {
             self.rising();
         } else if old_scl && !scl {
-            if self.stuck_clocks > 0 {
+            if self.stuck_clocks > 0 && self.powered {
                 self.stuck_clocks -= 1;
             }
             self.falling();
             // The device's output may change with the falling edge.
-            self.sda = !(self.master_sda_low || self.device_sda_low || self.stuck_clocks > 0);
+            self.sda = !(self.master_sda_low
+                || self.device_sda_low
+                || (self.stuck_clocks > 0 && self.powered));
         }
     }
 
@@ -342,7 +348,7 @@ impl Bus {
                 if first {
                     let address = byte >> 1;
                     let read = byte & 1 == 1;
-                    if address == BME280_ADDRESS && self.bme280.is_some() {
+                    if address == BME280_ADDRESS && self.bme280.is_some() && self.powered {
                         self.acked_addresses += 1;
                         self.device_sda_low = true;
                         State::Acking { then_send: read }

@@ -39,6 +39,14 @@ unsafe extern "C" {
     fn user_init();
 }
 
+/// Virtual microseconds now, without moving time on (unlike `system_get_time`).
+pub fn now_us() -> u64 {
+    if crate::net::bridged() {
+        return crate::bridge::now_us();
+    }
+    SCHEDULER.with(|s| s.now_us()) + SYSTEM.with(|s| s.spin_us)
+}
+
 /// Moves virtual time on by `us` inside the current callback, as a busy wait does.
 pub fn spin(us: u64) {
     SYSTEM.with(|s| s.spin_us += us);
@@ -284,6 +292,7 @@ unsafe extern "C" fn power_timer_fired(_arg: *mut c_void) {
 
 /// Arms the deferred deep sleep (called by `system_deep_sleep`).
 pub fn arm_deep_sleep(micros: u64) {
+    crate::gpio::check_at_sleep();
     arm_power(Power::DeepSleep(micros));
 }
 
@@ -442,6 +451,11 @@ emulate! {
 emulate! {
     /// The ADC (TOUT pin, 10 bits): the harness's value for this boot, 512 without one.
     fn system_adc_read() -> u16 {
-        settings().adc
+        // The emulated board's probe is powered from GPIO12 (`gpio.rs`).
+        if crate::gpio::sensors_powered() {
+            settings().adc
+        } else {
+            0
+        }
     }
 }

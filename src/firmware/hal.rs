@@ -67,6 +67,25 @@ impl InputPin for OpenDrain {
     }
 }
 
+/// Drives a push-pull output: the sensors' power pin, high while they are read.
+pub fn set_power(pin: MuxPin, on: bool) {
+    let register = pin.register as *mut u32;
+    // SAFETY: as in `OpenDrain::new`: an aligned 32-bit access to the pin's IO_MUX register.
+    unsafe {
+        let current = core::ptr::read_volatile(register);
+        core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, pin));
+    }
+    let mask = 1 << pin.gpio;
+    // SAFETY: ROM call with plain masks: output enabled, value high or low.
+    unsafe {
+        if on {
+            wifi_sys::gpio_output_set(mask, 0, mask, 0);
+        } else {
+            wifi_sys::gpio_output_set(0, mask, mask, 0);
+        }
+    }
+}
+
 /// Busy waits through the ROM. Only for the short waits of bit timing and the sensor
 /// driver's own waits (2 ms after reset, 40 ms per measurement in bme280 0.5.1); nothing
 /// longer belongs in a callback.

@@ -21,6 +21,7 @@ use crate::boot::{
 use crate::rtc_record::{
     self, Credentials, IpConfig, LoadError, NetworkKey, ReconnectCache, RtcMemory,
 };
+use crate::sensors::WarmUp;
 
 /// Where the boot state lives (`rtc_layout`).
 const BOOT_STATE_WORD: usize = crate::rtc_layout::BOOT_STATE.start;
@@ -54,6 +55,9 @@ static ATTEMPT: Global<Attempt> = Global::new(Attempt {
 
 /// The SDK keeps a pointer to the timer while it is armed, so it is static.
 static TIMEOUT_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+/// The sensors' warm-up after power-on: its timer and when it started (`system_get_time`).
+static WARM_UP_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static WARM_UP: Global<Option<(u32, WarmUp)>> = Global::new(None);
 
 fn read_state() -> BootState {
     let mut words = [0u32; boot::BOOT_STATE_WORDS];
@@ -384,7 +388,42 @@ fn finish(success: bool) {
 }
 
 /// The garden-sensor cycle: read the sensor, report, sleep until the next report.
+/// The garden-sensor cycle: power the sensors, wait their warm-up on a timer (not a busy
+/// loop), read and queue, power them off, sleep.
 fn run_application() {
+    let Some(power) = crate::sensors::BOARD.power else {
+        read_and_sleep();
+        return;
+    };
+    super::hal::set_power(power.pin, true);
+    // SAFETY: plain read of the system clock.
+    let now_us = unsafe { wifi_sys::system_get_time() };
+    WARM_UP.with(|w| *w = Some((now_us, WarmUp::started(0, &power))));
+    arm(&WARM_UP_TIMER, on_warm_up, power.warm_up_ms, false);
+}
+
+unsafe extern "C" fn on_warm_up(_arg: *mut c_void) {
+    if super::power::halted() {
+        return;
+    }
+    let Some((since_us, warm)) = WARM_UP.with(|w| *w) else {
+        return;
+    };
+    // SAFETY: plain read of the system clock.
+    let elapsed_ms =
+        u64::from(unsafe { wifi_sys::system_get_time() }.wrapping_sub(since_us) / 1000);
+    match warm.ready(elapsed_ms) {
+        Err(nb::Error::WouldBlock) => {
+            // Timers may fire early: wait for the rest.
+            let rest = warm.remaining_ms(elapsed_ms).max(1) as u32;
+            arm(&WARM_UP_TIMER, on_warm_up, rest, false);
+        }
+        Ok(()) => read_and_sleep(),
+    }
+}
+
+/// Reads every sensor the board has, switches them off, queues the reading, sleeps.
+fn read_and_sleep() {
     let board = &crate::sensors::BOARD;
     let soil_raw = board.soil.map(|_| {
         // SAFETY: plain ADC read.
@@ -401,6 +440,11 @@ fn run_application() {
     } else {
         None
     };
+    if let Some(power) = board.power
+        && !cfg!(feature = "canary-sensors-stay-powered")
+    {
+        super::hal::set_power(power.pin, false);
+    }
     let reading = crate::sensors::reading(board, soil_raw, climate);
     info!(
         "sensor: soil {} % (adc {})",

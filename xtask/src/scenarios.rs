@@ -169,6 +169,11 @@ fn every_boot(console: &str) -> Result<(), String> {
             "the SDK's default access point came up ({line:?}):\n{console}"
         ));
     }
+    if console.contains("emu: gpio: sensors still powered at deep sleep") {
+        return Err(format!(
+            "the device went to sleep with its sensors powered:\n{console}"
+        ));
+    }
     let mut asked = None;
     for line in console.lines() {
         if line.starts_with("emu: system_restart requested")
@@ -308,8 +313,9 @@ fn stored(network: &Network) -> Result<RamRtc, String> {
 /// SDA for 7 clocks (recovered); with the bus stuck for good. The record still loads; every
 /// wake's reading is queued, oldest first; the climate is the datasheet formula's value of
 /// the emulated raw readings at the queue's resolution, or missing when the sensor is, and a
-/// missing sensor never stops the soil reading.
-fn readings_queued(elf: &Path) -> Result<(), String> {
+/// missing sensor never stops the soil reading. Also the scenario of the
+/// `canary-sensors-stay-powered` canary.
+pub fn readings_queued(elf: &Path) -> Result<(), String> {
     use ramkey::readings::Ring;
     use ramkey_emu::i2c_bus::{Calibration, EMULATED_RAW, datasheet};
     let garden = Network::new("Garden", "correct horse battery", 1, 6)?;

@@ -137,6 +137,12 @@ pub fn canaries() -> Vec<Canary> {
             scenario: super::bridged::lockout,
             holds: false,
         },
+        Canary {
+            name: "sensors left powered into deep sleep",
+            features: &["canary-sensors-stay-powered"],
+            scenario: super::readings_queued,
+            holds: false,
+        },
     ]
 }
 
