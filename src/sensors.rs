@@ -83,9 +83,34 @@ impl WarmUp {
     }
 }
 
+/// The battery through a resistor divider into an ADS1115 (AIN0, ±4.096 V full scale): the
+/// ESP8266's own ADC cannot read it while the soil probe has TOUT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatteryDivider {
+    /// Battery voltage over the voltage at AIN0 (2 for two equal resistors).
+    pub ratio: u32,
+}
+
+impl BatteryDivider {
+    /// The battery in 20 mV steps from an ADS1115 code at ±4.096 V full scale (125 µV per
+    /// code); `None` for a negative code or a voltage beyond 5.1 V (not a battery: a wiring
+    /// fault).
+    pub fn battery_20mv(&self, code: i16) -> Option<u8> {
+        if code < 0 {
+            return None;
+        }
+        // code * 4096 / 32768 mV at the input, times the ratio; rounded to 20 mV.
+        let uv = i64::from(code) * 125 * i64::from(self.ratio);
+        let steps = (uv + 10_000) / 20_000;
+        u8::try_from(steps).ok()
+    }
+}
+
 /// What a build's board has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Board {
+    /// The battery divider into an ADS1115 at 0x48, if the board has one.
+    pub battery: Option<BatteryDivider>,
     /// The GPIO that powers the sensors, if they are switched.
     pub power: Option<SensorPower>,
     /// The soil probe on TOUT, with its calibration; `None`: no probe.
@@ -98,6 +123,7 @@ pub struct Board {
 /// D1 mini's divider; calibrate each probe (the raw value is logged at every wake in a
 /// development build) and change it here.
 pub const BOARD: Board = Board {
+    battery: Some(BatteryDivider { ratio: 2 }),
     power: Some(SensorPower {
         pin: crate::pins::SENSOR_POWER,
         warm_up_ms: 100,
@@ -131,7 +157,12 @@ fn scaled(value: f32, scale: f32, min: f32, max: f32) -> Option<i32> {
 /// One wake's reading from what the board's sensors gave: `soil_raw` is the TOUT reading and
 /// `climate` the BME280's, each `None` when the sensor is absent or failed. Everything not
 /// measured, or measured out of its physical range, is missing; nothing is made up.
-pub fn reading(board: &Board, soil_raw: Option<u16>, climate: Option<Climate>) -> Reading {
+pub fn reading(
+    board: &Board,
+    soil_raw: Option<u16>,
+    climate: Option<Climate>,
+    battery_code: Option<i16>,
+) -> Reading {
     let climate = climate.filter(|_| board.bme280);
     Reading {
         soil_pct: board
@@ -148,7 +179,10 @@ pub fn reading(board: &Board, soil_raw: Option<u16>, climate: Option<Climate>) -
         pressure_deci_hpa: climate
             .and_then(|c| scaled(c.pressure_pa, 0.1, 3000.0, 11000.0))
             .map(|v| v as u16),
-        battery_20mv: None,
+        battery_20mv: board
+            .battery
+            .zip(battery_code)
+            .and_then(|(d, code)| d.battery_20mv(code)),
     }
 }
 
@@ -193,20 +227,24 @@ mod tests {
 
     #[test]
     fn missing_sensors_are_missing() {
-        let r = reading(&BOARD, None, None);
+        let r = reading(&BOARD, None, None, None);
         assert_eq!(r, Reading::default());
         let bare = Board {
+            battery: None,
             power: None,
             soil: None,
             bme280: false,
         };
-        assert_eq!(reading(&bare, Some(400), Some(CLIMATE)), Reading::default());
-        assert_eq!(reading(&BOARD, Some(450), None).soil_pct, Some(50));
+        assert_eq!(
+            reading(&bare, Some(400), Some(CLIMATE), Some(15_680)),
+            Reading::default()
+        );
+        assert_eq!(reading(&BOARD, Some(450), None, None).soil_pct, Some(50));
     }
 
     #[test]
     fn climate_at_the_queue_resolution() {
-        let r = reading(&BOARD, None, Some(CLIMATE));
+        let r = reading(&BOARD, None, Some(CLIMATE), None);
         assert_eq!(r.temperature_centi_c, Some(2508));
         assert_eq!(r.humidity_half_pct, Some(100), "50.04 % in 0.5 % steps");
         assert_eq!(r.pressure_deci_hpa, Some(10_065), "1006.53 hPa");
@@ -215,7 +253,7 @@ mod tests {
             ..CLIMATE
         };
         assert_eq!(
-            reading(&BOARD, None, Some(cold)).temperature_centi_c,
+            reading(&BOARD, None, Some(cold), None).temperature_centi_c,
             Some(-1235)
         );
         let broken = Climate {
@@ -223,7 +261,7 @@ mod tests {
             humidity_pct: 150.0,
             pressure_pa: 2_000.0,
         };
-        let r = reading(&BOARD, None, Some(broken));
+        let r = reading(&BOARD, None, Some(broken), None);
         assert_eq!(
             (
                 r.temperature_centi_c,
@@ -233,6 +271,17 @@ mod tests {
             (None, None, None),
             "out of range is missing, not clamped"
         );
+    }
+
+    #[test]
+    fn battery_from_the_adc_code() {
+        let d = BatteryDivider { ratio: 2 };
+        // 1960 mV at AIN0 is code 15680: a 3.92 V battery.
+        assert_eq!(d.battery_20mv(15_680), Some(196));
+        assert_eq!(d.battery_20mv(0), Some(0));
+        assert_eq!(d.battery_20mv(-5), None);
+        assert_eq!(d.battery_20mv(i16::MAX), None, "8.19 V is not a battery");
+        assert_eq!(d.battery_20mv(20_400), Some(255), "5.10 V");
     }
 
     #[test]

@@ -7,14 +7,14 @@
 //! reads the line: for the two bus pins what the bus model says (open drain: a device may
 //! hold it low), for the others high (the IO_MUX pull-up).
 //!
-//! The emulated board is ramkey's default garden board: GPIO12 powers the BME280 and the
-//! soil probe. The BME280 answers only from 2 ms after power-up (its datasheet's start-up
+//! The emulated board is ramkey's default garden board: GPIO12 powers the BME280, the
+//! ADS1115 (a 3.92 V battery behind a 1:2 divider on AIN0) and the soil probe. The BME280 answers only from 2 ms after power-up (its datasheet's start-up
 //! time); the probe's ADC reading is 0 while it is unpowered; and a deep sleep with GPIO12
 //! still high is reported (`emu: gpio: sensors still powered at deep sleep`), which fails
 //! every scenario.
 
 use crate::emulate;
-use crate::i2c_bus::{Bme280, Bus, Calibration, EMULATED_RAW};
+use crate::i2c_bus::{Ads1115, Bme280, Bus, Calibration, EMULATED_BATTERY_MV, EMULATED_RAW};
 use crate::scheduler::Global;
 
 /// The bus pins.
@@ -59,6 +59,9 @@ fn with_bus<R>(f: impl FnOnce(&mut Bus) -> R) -> R {
             let sensor =
                 (flags & 1 == 0).then(|| Bme280::new(&Calibration::DATASHEET, EMULATED_RAW));
             let mut bus = Bus::new(sensor);
+            // The battery (3.92 V) behind a 1:2 divider on the ADS1115's AIN0.
+            bus.ads1115 =
+                (flags & 16 == 0).then(|| Ads1115::new([EMULATED_BATTERY_MV / 2, 0, 0, 0]));
             bus.stuck_clocks = if flags & 4 != 0 {
                 50
             } else if flags & 2 != 0 {
@@ -71,6 +74,7 @@ fn with_bus<R>(f: impl FnOnce(&mut Bus) -> R) -> R {
         });
         // Powered and past its start-up: the device takes part in the bus.
         let now = crate::sdk::now_us();
+        bus.now_us = now;
         bus.powered = g
             .powered_since
             .is_some_and(|since| now.saturating_sub(since) >= START_UP_US);

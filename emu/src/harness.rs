@@ -14,7 +14,7 @@
 //! | 4 | number of scripted networks (0..=6) |
 //! | 5..221 | networks, [`NETWORK_WORDS`] words each (see [`Network`]), the unused ones zero |
 //! | 221 | TOUT ADC: bit 31 set = given, bits 0..10 the value `system_adc_read` returns while GPIO12 powers the probe (0 otherwise) |
-//! | 222 | I2C bus (`i2c_bus.rs`, on GPIO4 SDA / GPIO5 SCL): bit 0 no BME280, bit 1 a device holds SDA for 7 clocks (recoverable), bit 2 for 50 (stuck), bit 3 clock stretching (20 polls per clock) |
+//! | 222 | I2C bus (`i2c_bus.rs`, on GPIO4 SDA / GPIO5 SCL): bit 0 no BME280, bit 1 a device holds SDA for 7 clocks (recoverable), bit 2 for 50 (stuck), bit 3 clock stretching (20 polls per clock), bit 4 no ADS1115 |
 
 /// Address of the mailbox (in the sim machine's plain-RAM peripheral space).
 pub const MAILBOX: usize = 0x6000_3000;

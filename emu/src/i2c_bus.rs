@@ -173,6 +173,107 @@ impl Bme280 {
     }
 }
 
+/// The emulated board's battery, millivolts (behind a 1:2 divider on the ADS1115's AIN0).
+pub const EMULATED_BATTERY_MV: i32 = 3_920;
+
+/// The ADS1115's address (ADDR to ground).
+pub const ADS1115_ADDRESS: u8 = 0x48;
+
+/// An ADS1115 (16-bit ADC, TI datasheet SBAS444): the config register (0x01) and the
+/// conversion register (0x00), big-endian; a single-shot conversion starts when the config is
+/// written with OS set and takes one sample period of the data rate (7.8 ms at 128 SPS), while
+/// which OS reads 0. Only single-ended inputs (MUX 100..111) are modelled.
+#[derive(Clone, Copy, Debug)]
+pub struct Ads1115 {
+    config: u16,
+    conversion: u16,
+    /// When the running conversion ends, and its result.
+    converting: Option<(u64, u16)>,
+    /// The voltage at AIN0..AIN3, millivolts.
+    pub input_mv: [i32; 4],
+    /// Conversions started.
+    pub conversions: u32,
+}
+
+impl Ads1115 {
+    /// Reset state (config 0x8583) with these inputs.
+    pub fn new(input_mv: [i32; 4]) -> Ads1115 {
+        Ads1115 {
+            config: 0x8583,
+            conversion: 0,
+            converting: None,
+            input_mv,
+            conversions: 0,
+        }
+    }
+
+    fn settle(&mut self, now_us: u64) {
+        if let Some((until, value)) = self.converting
+            && now_us >= until
+        {
+            self.conversion = value;
+            self.converting = None;
+        }
+    }
+
+    fn register(&mut self, pointer: u8, now_us: u64) -> u16 {
+        self.settle(now_us);
+        match pointer & 0x03 {
+            0 => self.conversion,
+            1 => {
+                let busy = self.converting.is_some();
+                (self.config & 0x7FFF) | if busy { 0 } else { 0x8000 }
+            }
+            _ => 0,
+        }
+    }
+
+    fn write(&mut self, pointer: u8, value: u16, now_us: u64) {
+        self.settle(now_us);
+        if pointer & 0x03 != 1 {
+            return;
+        }
+        self.config = value & 0x7FFF;
+        let single_shot = value & 0x0100 != 0;
+        if value & 0x8000 != 0 && single_shot && self.converting.is_none() {
+            let fsr_mv: i64 = match value >> 9 & 0x7 {
+                0 => 6144,
+                1 => 4096,
+                2 => 2048,
+                3 => 1024,
+                4 => 512,
+                _ => 256,
+            };
+            let mux = value >> 12 & 0x7;
+            let mv = if mux >= 4 {
+                i64::from(self.input_mv[usize::from(mux - 4)])
+            } else {
+                0
+            };
+            let code = (mv * 32768 / fsr_mv).clamp(-32768, 32767) as i16;
+            let period_us: u64 = match value >> 5 & 0x7 {
+                0 => 125_000,
+                1 => 62_500,
+                2 => 31_250,
+                3 => 15_625,
+                4 => 7_813,
+                5 => 4_000,
+                6 => 2_106,
+                _ => 1_163,
+            };
+            self.conversions += 1;
+            self.converting = Some((now_us + period_us, code as u16));
+        }
+    }
+}
+
+/// Which device the transaction addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Bme280,
+    Ads1115,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Not addressed: waiting for a START.
@@ -204,6 +305,14 @@ pub struct Bus {
     pointer_set: bool,
     /// The sensor, if the board has one.
     pub bme280: Option<Bme280>,
+    /// The ADC, if the board has one.
+    pub ads1115: Option<Ads1115>,
+    /// Virtual time, microseconds (the ADC's conversions take time); the owner moves it.
+    pub now_us: u64,
+    target: Option<Target>,
+    /// Bytes of a 16-bit register written or read so far in this transaction.
+    byte_index: u8,
+    high_byte: u8,
     /// Clock pulses through which the device keeps SDA low at power-up (0: none).
     pub stuck_clocks: u32,
     /// Reads of SCL the device keeps it low after each release by the master (0: none).
@@ -233,6 +342,11 @@ impl Bus {
             pointer: 0,
             pointer_set: false,
             bme280,
+            ads1115: None,
+            now_us: 0,
+            target: None,
+            byte_index: 0,
+            high_byte: 0,
             stuck_clocks: 0,
             stretch_polls: 0,
             powered: true,
@@ -302,6 +416,7 @@ impl Bus {
     fn start(&mut self) {
         self.starts += 1;
         self.pointer_set = false;
+        self.byte_index = 0;
         self.device_sda_low = false;
         self.state = State::Receiving {
             bits: 0,
@@ -348,7 +463,12 @@ impl Bus {
                 if first {
                     let address = byte >> 1;
                     let read = byte & 1 == 1;
-                    if address == BME280_ADDRESS && self.bme280.is_some() && self.powered {
+                    self.target = match address {
+                        BME280_ADDRESS if self.bme280.is_some() => Some(Target::Bme280),
+                        ADS1115_ADDRESS if self.ads1115.is_some() => Some(Target::Ads1115),
+                        _ => None,
+                    };
+                    if self.target.is_some() && self.powered {
                         self.acked_addresses += 1;
                         self.device_sda_low = true;
                         State::Acking { then_send: read }
@@ -396,16 +516,51 @@ impl Bus {
         if !self.pointer_set {
             self.pointer = byte;
             self.pointer_set = true;
-        } else if let Some(sensor) = &mut self.bme280 {
-            sensor.write(self.pointer, byte);
-            self.pointer = self.pointer.wrapping_add(1);
+            return;
+        }
+        match self.target {
+            Some(Target::Bme280) => {
+                if let Some(sensor) = &mut self.bme280 {
+                    sensor.write(self.pointer, byte);
+                }
+                self.pointer = self.pointer.wrapping_add(1);
+            }
+            Some(Target::Ads1115) => {
+                // 16-bit registers, most significant byte first.
+                if self.byte_index.is_multiple_of(2) {
+                    self.high_byte = byte;
+                } else if let Some(adc) = &mut self.ads1115 {
+                    adc.write(
+                        self.pointer,
+                        u16::from_be_bytes([self.high_byte, byte]),
+                        self.now_us,
+                    );
+                }
+                self.byte_index = self.byte_index.wrapping_add(1);
+            }
+            None => {}
         }
     }
 
     fn next_byte(&mut self) -> u8 {
-        let byte = self.bme280.as_ref().map_or(0xFF, |s| s.read(self.pointer));
-        self.pointer = self.pointer.wrapping_add(1);
-        byte
+        match self.target {
+            Some(Target::Ads1115) => {
+                let now = self.now_us;
+                let pointer = self.pointer;
+                let value = self
+                    .ads1115
+                    .as_mut()
+                    .map_or(0xFFFF, |a| a.register(pointer, now));
+                let byte = value.to_be_bytes()[usize::from(self.byte_index % 2)];
+                self.byte_index = self.byte_index.wrapping_add(1);
+                byte
+            }
+            _ => {
+                let byte = self.bme280.as_ref().map_or(0xFF, |s| s.read(self.pointer));
+                self.pointer = self.pointer.wrapping_add(1);
+                byte
+            }
+        }
     }
 }
 
@@ -605,6 +760,40 @@ mod tests {
             i2c.write_read(BME280_ADDRESS, &[0xD0], &mut id),
             Err(Error::BusStuck)
         );
+    }
+
+    #[test]
+    fn the_adc_driver_crate_converts_in_one_sample_period() {
+        let mut bus = sensor_bus();
+        bus.ads1115 = Some(Ads1115::new([1960, 0, 0, 0]));
+        let (bus, i2c) = master(bus);
+        let mut adc = ads1x1x::Ads1x1x::new_ads1115(i2c, ads1x1x::TargetAddr::default());
+        adc.set_full_scale_range(ads1x1x::FullScaleRange::Within4_096V)
+            .expect("range");
+        // A read starts a conversion and is not ready until one sample period (7.8 ms at
+        // 128 SPS) later. (Writing the range with OS set, as the driver does, already starts
+        // one, as the datasheet says a write of OS does.)
+        let mut polls = 0;
+        let value = loop {
+            match adc.read(ads1x1x::channel::SingleA0) {
+                Err(nb::Error::WouldBlock) => {
+                    polls += 1;
+                    assert!(polls < 20, "never ready");
+                    bus.borrow_mut().now_us += 2_000;
+                }
+                other => break other,
+            }
+        };
+        // 1960 mV at a 4.096 V full scale: 1960 * 32768 / 4096.
+        assert!(matches!(value, Ok(15_680)), "{value:?}");
+        assert!(polls >= 4, "ready after {polls} polls of 2 ms: too early");
+        assert!(bus.borrow().ads1115.is_some_and(|a| a.conversions >= 1));
+        // Both devices on one bus: the BME280 still answers.
+        let mut i2c = adc.destroy_ads1115();
+        let mut id = [0u8; 1];
+        i2c.write_read(BME280_ADDRESS, &[0xD0], &mut id)
+            .expect("read");
+        assert_eq!(id, [0x60]);
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn firewall() {
     match climate {
         Ok(c) => info!(
             "bench: bme280 {} centi-C, {} us of modelled time (busy waits included)",
-            crate::sensors::reading(&crate::sensors::BOARD, None, Some(c))
+            crate::sensors::reading(&crate::sensors::BOARD, None, Some(c), None)
                 .temperature_centi_c
                 .map_or(-1, i32::from),
             waited

@@ -116,6 +116,40 @@ impl core::fmt::Display for SensorError {
     }
 }
 
+/// The battery's ADC on the board's bus, in one-shot mode.
+pub type BatteryAdc = ads1x1x::Ads1x1x<
+    BitBang<OpenDrain, OpenDrain, BusyDelay>,
+    ads1x1x::ic::Ads1115,
+    ads1x1x::ic::Resolution16Bit,
+    ads1x1x::mode::OneShot,
+>;
+
+fn adc_error(e: ads1x1x::Error<crate::i2c::Error>) -> SensorError {
+    match e {
+        ads1x1x::Error::I2C(e) => SensorError::Bus(e),
+        _ => SensorError::Device,
+    }
+}
+
+/// The ADS1115 at 0x48, set to ±4.096 V (a battery of up to 8.2 V behind a 1:2 divider).
+pub fn battery_adc() -> Result<BatteryAdc, SensorError> {
+    let sda = OpenDrain::new(pins::I2C_SDA);
+    let scl = OpenDrain::new(pins::I2C_SCL);
+    let bus = BitBang::new(sda, scl, BusyDelay, Config::STANDARD).map_err(SensorError::Bus)?;
+    let mut adc = ads1x1x::Ads1x1x::new_ads1115(bus, ads1x1x::TargetAddr::default());
+    adc.set_full_scale_range(ads1x1x::FullScaleRange::Within4_096V)
+        .map_err(adc_error)?;
+    Ok(adc)
+}
+
+/// The battery's AIN0 code once a conversion is done: the first call starts one and every
+/// call until it is done is `WouldBlock` (one sample period, 7.8 ms at 128 SPS): the caller
+/// polls from an SDK timer.
+pub fn poll_battery(adc: &mut BatteryAdc) -> nb::Result<i16, SensorError> {
+    adc.read(ads1x1x::channel::SingleA0)
+        .map_err(|e| e.map(adc_error))
+}
+
 /// One forced measurement of the BME280 on the board's bus.
 pub fn read_bme280() -> Result<Climate, SensorError> {
     let sda = OpenDrain::new(pins::I2C_SDA);

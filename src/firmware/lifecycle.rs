@@ -58,6 +58,20 @@ static TIMEOUT_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 /// The sensors' warm-up after power-on: its timer and when it started (`system_get_time`).
 static WARM_UP_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 static WARM_UP: Global<Option<(u32, WarmUp)>> = Global::new(None);
+/// The battery's conversion in progress, with what was read before it.
+static BATTERY_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
+static BATTERY: Global<Option<PendingBattery>> = Global::new(None);
+/// How often and how many times the battery's conversion is polled (one sample period at
+/// 128 SPS is 7.8 ms; ten polls give it 80 ms).
+const BATTERY_POLL_MS: u32 = 8;
+const BATTERY_POLLS: u8 = 10;
+
+struct PendingBattery {
+    adc: super::hal::BatteryAdc,
+    soil_raw: Option<u16>,
+    climate: Option<crate::sensors::Climate>,
+    polls: u8,
+}
 
 fn read_state() -> BootState {
     let mut words = [0u32; boot::BOOT_STATE_WORDS];
@@ -422,7 +436,8 @@ unsafe extern "C" fn on_warm_up(_arg: *mut c_void) {
     }
 }
 
-/// Reads every sensor the board has, switches them off, queues the reading, sleeps.
+/// Reads every sensor the board has: soil and climate at once, the battery through the ADC's
+/// conversion, polled from a timer; then [`finish_reading`].
 fn read_and_sleep() {
     let board = &crate::sensors::BOARD;
     let soil_raw = board.soil.map(|_| {
@@ -440,16 +455,77 @@ fn read_and_sleep() {
     } else {
         None
     };
+    if board.battery.is_none() {
+        finish_reading(soil_raw, climate, None);
+        return;
+    }
+    match super::hal::battery_adc() {
+        Ok(adc) => {
+            BATTERY.with(|b| {
+                *b = Some(PendingBattery {
+                    adc,
+                    soil_raw,
+                    climate,
+                    polls: 0,
+                })
+            });
+            poll_battery();
+        }
+        Err(e) => {
+            warn!("sensor: battery adc missing ({})", e);
+            finish_reading(soil_raw, climate, None);
+        }
+    }
+}
+
+/// Polls the battery's conversion: done, not yet (the timer again), or failed.
+fn poll_battery() {
+    let Some(mut pending) = BATTERY.with(Option::take) else {
+        return;
+    };
+    match super::hal::poll_battery(&mut pending.adc) {
+        Ok(code) => finish_reading(pending.soil_raw, pending.climate, Some(code)),
+        Err(nb::Error::WouldBlock) if pending.polls < BATTERY_POLLS => {
+            pending.polls += 1;
+            BATTERY.with(|b| *b = Some(pending));
+            arm(&BATTERY_TIMER, on_battery, BATTERY_POLL_MS, false);
+        }
+        Err(nb::Error::WouldBlock) => {
+            warn!("sensor: battery adc never finished its conversion");
+            finish_reading(pending.soil_raw, pending.climate, None);
+        }
+        Err(nb::Error::Other(e)) => {
+            warn!("sensor: battery adc missing ({})", e);
+            finish_reading(pending.soil_raw, pending.climate, None);
+        }
+    }
+}
+
+unsafe extern "C" fn on_battery(_arg: *mut c_void) {
+    if super::power::halted() {
+        return;
+    }
+    poll_battery();
+}
+
+/// Switches the sensors off, queues the reading, sleeps.
+fn finish_reading(
+    soil_raw: Option<u16>,
+    climate: Option<crate::sensors::Climate>,
+    battery_code: Option<i16>,
+) {
+    let board = &crate::sensors::BOARD;
     if let Some(power) = board.power
         && !cfg!(feature = "canary-sensors-stay-powered")
     {
         super::hal::set_power(power.pin, false);
     }
-    let reading = crate::sensors::reading(board, soil_raw, climate);
+    let reading = crate::sensors::reading(board, soil_raw, climate, battery_code);
     info!(
-        "sensor: soil {} % (adc {})",
+        "sensor: soil {} % (adc {}), battery {} x 20 mV",
         reading.soil_pct.map_or(-1, i32::from),
-        soil_raw.map_or(-1, i32::from)
+        soil_raw.map_or(-1, i32::from),
+        reading.battery_20mv.map_or(-1, i32::from)
     );
     if let Some(t) = reading.temperature_centi_c {
         info!(

@@ -286,7 +286,7 @@ pub fn all() -> Vec<(&'static str, ScenarioFn)> {
             scrub_fails,
         ),
         (
-            "garden cycle: each wake's BME280 and soil reading queued in RTC memory; a missing or stuck sensor is missing",
+            "garden cycle: each wake's BME280, battery and soil reading queued in RTC memory; a missing or stuck sensor is missing",
             readings_queued,
         ),
     ];
@@ -330,12 +330,13 @@ pub fn readings_queued(elf: &Path) -> Result<(), String> {
         (h as f64 / 1024.0 * 2.0).round() as i32,
         (p as f64 / 256.0 / 10.0).round() as i32,
     );
-    // (adc, i2c faults, soil %, the BME280 answers, what the console says)
+    let battery = (ramkey_emu::i2c_bus::EMULATED_BATTERY_MV / 20) as u8;
+    // (adc, i2c faults, soil %, the I2C sensors answer, what the console says)
     let wakes: [(u16, u32, u8, bool, &str); 4] = [
         (450, 0, 50, true, "I sensor: bme280"),
         (
             620,
-            1,
+            1 | 16,
             0,
             false,
             "W sensor: bme280 missing (no device at that address)",
@@ -361,13 +362,14 @@ pub fn readings_queued(elf: &Path) -> Result<(), String> {
         };
         let out = boot_with(elf, &dir, scenario)?;
         queued.push((percent, answers));
+        let battery_said = if answers { i32::from(battery) } else { -1 };
         expect(
             &out,
             EXIT_DEEP_SLEEP,
             &[
                 "I boot: record Valid",
                 said,
-                &format!("I sensor: soil {percent} % (adc {adc})"),
+                &format!("I sensor: soil {percent} % (adc {adc}), battery {battery_said} x 20 mV"),
                 &format!(
                     "I report: no collector configured; {} readings queued",
                     queued.len()
@@ -378,22 +380,26 @@ pub fn readings_queued(elf: &Path) -> Result<(), String> {
         let ring = Ring::read(&rtc).map_err(|e| format!("queue unreadable: {e:?}"))?;
         let near = |got: Option<i32>, want: i32| got.is_some_and(|g| (g - want).abs() <= 1);
         for (k, (reading, &(percent, answers))) in ring.iter().zip(&queued).enumerate() {
-            let climate_ok = if answers {
+            let i2c_ok = if answers {
                 near(reading.temperature_centi_c.map(i32::from), climate.0)
                     && near(reading.humidity_half_pct.map(i32::from), climate.1)
                     && near(reading.pressure_deci_hpa.map(i32::from), climate.2)
+                    && reading.battery_20mv == Some(battery)
             } else {
                 reading.temperature_centi_c.is_none()
                     && reading.humidity_half_pct.is_none()
                     && reading.pressure_deci_hpa.is_none()
+                    && reading.battery_20mv.is_none()
             };
-            if reading.soil_pct != Some(percent) || !climate_ok || reading.battery_20mv.is_some() {
+            if reading.soil_pct != Some(percent) || !i2c_ok {
                 return Err(format!(
-                    "entry {k} after a wake with adc {adc}, i2c {i2c}: {reading:?}; expected soil {percent} % and climate {}",
+                    "entry {k} after a wake with adc {adc}, i2c {i2c}: {reading:?}; expected soil {percent} % and {}",
                     if answers {
-                        format!("{climate:?} (centi-C, half-%RH, deci-hPa)")
+                        format!(
+                            "climate {climate:?} (centi-C, half-%RH, deci-hPa), battery {battery} x 20 mV"
+                        )
                     } else {
-                        "missing".to_owned()
+                        "climate and battery missing".to_owned()
                     }
                 ));
             }
