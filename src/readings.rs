@@ -298,7 +298,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtc_record::{RamRtc, USER_WORDS};
+    use crate::rtc_record::{CutRtc, RamRtc, USER_WORDS};
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -313,29 +313,6 @@ mod tests {
             },
             soil_pct: Some(i % 101),
             battery_20mv: if i.is_multiple_of(2) { Some(180) } else { None },
-        }
-    }
-
-    /// RTC memory that loses power after `budget` word writes: later writes do nothing.
-    struct CutRtc {
-        mem: RamRtc,
-        budget: usize,
-        writes: usize,
-    }
-
-    impl RtcMemory for CutRtc {
-        fn read_words(&self, word_offset: usize, out: &mut [u32]) -> Result<(), RtcError> {
-            self.mem.read_words(word_offset, out)
-        }
-
-        fn write_words(&mut self, word_offset: usize, data: &[u32]) -> Result<(), RtcError> {
-            for (i, word) in data.iter().enumerate() {
-                if self.writes < self.budget {
-                    self.mem.write_words(word_offset + i, &[*word])?;
-                }
-                self.writes += 1;
-            }
-            Ok(())
         }
     }
 

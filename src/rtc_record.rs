@@ -808,6 +808,32 @@ fn checksum(bytes: &[u8; SLOT_BYTES]) -> u32 {
     digest.finalize()
 }
 
+/// RTC memory that loses power after `budget` word writes: later writes do nothing. For the
+/// torn-write tests of every RTC record (`readings` uses it too).
+#[cfg(test)]
+pub(crate) struct CutRtc {
+    pub(crate) mem: RamRtc,
+    pub(crate) budget: usize,
+    pub(crate) writes: usize,
+}
+
+#[cfg(test)]
+impl RtcMemory for CutRtc {
+    fn read_words(&self, word_offset: usize, out: &mut [u32]) -> Result<(), RtcError> {
+        self.mem.read_words(word_offset, out)
+    }
+
+    fn write_words(&mut self, word_offset: usize, data: &[u32]) -> Result<(), RtcError> {
+        for (i, &word) in data.iter().enumerate() {
+            if self.writes < self.budget {
+                self.mem.write_words(word_offset + i, &[word])?;
+            }
+            self.writes += 1;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -911,29 +937,6 @@ mod tests {
 
     fn sequence_of(mem: &RamRtc, slot: usize) -> u32 {
         mem.words[slot + OFFSET_SEQUENCE / 4]
-    }
-
-    /// RTC memory that loses power after `budget` word writes: later writes do nothing.
-    struct CutRtc {
-        mem: RamRtc,
-        budget: usize,
-        writes: usize,
-    }
-
-    impl RtcMemory for CutRtc {
-        fn read_words(&self, word_offset: usize, out: &mut [u32]) -> Result<(), RtcError> {
-            self.mem.read_words(word_offset, out)
-        }
-
-        fn write_words(&mut self, word_offset: usize, data: &[u32]) -> Result<(), RtcError> {
-            for (i, &word) in data.iter().enumerate() {
-                if self.writes < self.budget {
-                    self.mem.write_words(word_offset + i, &[word])?;
-                }
-                self.writes += 1;
-            }
-            Ok(())
-        }
     }
 
     /// Counts the word writes a store makes.

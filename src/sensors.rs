@@ -9,6 +9,29 @@
 
 use crate::readings::Reading;
 
+/// An analogue input: embedded-hal 1.0 has no ADC trait, so this is ramkey's. The chip's
+/// TOUT converter (`system_adc_read`) is always ready; an external one may not be.
+pub trait Adc {
+    /// Why a reading failed.
+    type Error: core::fmt::Debug;
+
+    /// A raw reading; `WouldBlock` while the conversion is not done.
+    fn read(&mut self) -> nb::Result<u16, Self::Error>;
+}
+
+/// The first reading `adc` gives within `polls` tries, or `None` (a failed or never-ready
+/// converter is a missing reading).
+pub fn read_within(adc: &mut impl Adc, polls: usize) -> Option<u16> {
+    for _ in 0..polls {
+        match adc.read() {
+            Ok(value) => return Some(value),
+            Err(nb::Error::WouldBlock) => {}
+            Err(nb::Error::Other(_)) => return None,
+        }
+    }
+    None
+}
+
 /// A two-point calibration of a capacitive soil probe: its raw ADC reading in dry air (or dry
 /// soil) and in water (or saturated soil). Capacitive probes read lower when wetter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +294,29 @@ mod tests {
             (None, None, None),
             "out of range is missing, not clamped"
         );
+    }
+
+    struct Slow(usize, Result<u16, ()>);
+    impl Adc for Slow {
+        type Error = ();
+        fn read(&mut self) -> nb::Result<u16, ()> {
+            if self.0 > 0 {
+                self.0 -= 1;
+                return Err(nb::Error::WouldBlock);
+            }
+            self.1.map_err(nb::Error::Other)
+        }
+    }
+
+    #[test]
+    fn adc_readings_within_a_number_of_polls() {
+        assert_eq!(read_within(&mut Slow(2, Ok(450)), 3), Some(450));
+        assert_eq!(
+            read_within(&mut Slow(3, Ok(450)), 3),
+            None,
+            "never ready in time"
+        );
+        assert_eq!(read_within(&mut Slow(0, Err(())), 3), None, "failed");
     }
 
     #[test]

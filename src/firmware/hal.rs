@@ -86,6 +86,18 @@ pub fn set_power(pin: MuxPin, on: bool) {
     }
 }
 
+/// The chip's ADC on TOUT (`system_adc_read` returns a finished conversion).
+pub struct Tout;
+
+impl crate::sensors::Adc for Tout {
+    type Error = Infallible;
+
+    fn read(&mut self) -> nb::Result<u16, Infallible> {
+        // SAFETY: plain ADC read.
+        Ok(unsafe { wifi_sys::system_adc_read() })
+    }
+}
+
 /// Busy waits through the ROM. Only for the short waits of bit timing and the sensor
 /// driver's own waits (2 ms after reset, 40 ms per measurement in bme280 0.5.1); nothing
 /// longer belongs in a callback.

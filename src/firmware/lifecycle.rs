@@ -440,10 +440,9 @@ unsafe extern "C" fn on_warm_up(_arg: *mut c_void) {
 /// conversion, polled from a timer; then [`finish_reading`].
 fn read_and_sleep() {
     let board = &crate::sensors::BOARD;
-    let soil_raw = board.soil.map(|_| {
-        // SAFETY: plain ADC read.
-        unsafe { wifi_sys::system_adc_read() }
-    });
+    let soil_raw = board
+        .soil
+        .and_then(|_| crate::sensors::read_within(&mut super::hal::Tout, 1));
     let climate = if board.bme280 {
         match super::hal::read_bme280() {
             Ok(climate) => Some(climate),
