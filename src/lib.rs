@@ -24,6 +24,7 @@ pub mod flash_layout;
 pub mod flash_text;
 pub mod i2c;
 pub mod identity;
+pub mod mqtt;
 pub mod pins;
 pub mod portal;
 pub mod psk;

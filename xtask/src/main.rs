@@ -6,6 +6,7 @@
 mod audit;
 mod bench;
 mod bridge;
+mod broker;
 mod budget;
 mod checks;
 mod firmware;

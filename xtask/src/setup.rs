@@ -22,6 +22,13 @@ const VENV_PACKAGE: &str = "python3-venv";
 const BROWSER_PACKAGES: [(&str, &str); 3] =
     [("chromium", "chromium"), ("nodejs", "node"), ("npm", "npm")];
 
+/// A real MQTT broker and its clients (`mosquitto_passwd`, `mosquitto_sub`) for the report
+/// tests.
+const MOSQUITTO_PACKAGES: [(&str, &str); 2] = [
+    ("mosquitto", "mosquitto_passwd"),
+    ("mosquitto-clients", "mosquitto_sub"),
+];
+
 /// A real DNS client for the bridged tests of the captive DNS.
 const DIG_PACKAGE: (&str, &str) = ("bind9-dnsutils", "dig");
 
@@ -122,6 +129,11 @@ pub fn ensure_browser() -> Result<(), String> {
             .args(["ci", "--no-audit", "--no-fund"]),
     )
     .map(|_| ())
+}
+
+/// Mosquitto and its command-line clients, for the report tests.
+pub fn ensure_mosquitto() -> Result<(), String> {
+    ensure_packages(&MOSQUITTO_PACKAGES)
 }
 
 /// `dig`, for the captive DNS tests.

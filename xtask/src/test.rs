@@ -67,6 +67,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
     };
 
     report.check("host: cargo test (workspace)", || host_tests(&esptool));
+    report.check(
+        "host: the MQTT report core against a real Mosquitto (QoS 1, retain, refused login)",
+        mqtt_against_mosquitto,
+    );
     report.check("ld/memory-*.ld agree with flash_layout", || {
         memory_scripts_match_layout()
     });
@@ -824,5 +828,100 @@ fn fuzz_smoke() -> Result<(), String> {
     for (target, runs) in &results {
         println!("        {target}: {runs} runs");
     }
+    Ok(())
+}
+
+/// One report through ramkey's sans-IO MQTT core (`ramkey::mqtt`) over a host socket.
+fn report_over_tcp(
+    port: u16,
+    password: &str,
+    messages: &[ramkey::mqtt::Message<'_>],
+) -> Result<ramkey::mqtt::Event, String> {
+    use ramkey::mqtt::{Event, MqttPassword, Report, encode_connect};
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let secret = MqttPassword::new(password.as_bytes()).ok_or("password too long")?;
+    let mut out = [0u8; 1024];
+    let n = encode_connect(
+        &mut out,
+        b"ramkey-test",
+        Some(crate::broker::USER.as_bytes()),
+        Some(&secret),
+        60,
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    stream.write_all(&out[..n]).map_err(|e| e.to_string())?;
+    let mut report = Report::<4>::new(messages).ok_or("too many messages")?;
+    let mut buffer = [0u8; 256];
+    loop {
+        let n = stream.read(&mut buffer).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("the broker closed the connection".to_owned());
+        }
+        match report.receive(&buffer[..n], &mut out) {
+            Event::Waiting => {}
+            Event::Send(k) => stream.write_all(&out[..k]).map_err(|e| e.to_string())?,
+            Event::Done(k) => {
+                stream.write_all(&out[..k]).map_err(|e| e.to_string())?;
+                return Ok(Event::Done(k));
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+fn mqtt_against_mosquitto() -> Result<(), String> {
+    use ramkey::mqtt::{Event, Message};
+    let broker = crate::broker::start()?;
+    let sub = crate::broker::subscribe(&broker, "ramkey/test/#", 2, 15)?;
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let messages = [
+        Message {
+            topic: b"ramkey/test/config",
+            payload: b"{\"dev_cla\":\"temperature\"}",
+            retain: true,
+        },
+        Message {
+            topic: b"ramkey/test/state",
+            payload: b"21.50",
+            retain: false,
+        },
+    ];
+    match report_over_tcp(broker.port, crate::broker::PASSWORD, &messages)? {
+        Event::Done(_) => {}
+        other => return Err(format!("the report ended with {other:?}")),
+    }
+    let output = sub.wait_with_output().map_err(|e| e.to_string())?;
+    let seen = String::from_utf8_lossy(&output.stdout).into_owned();
+    for want in [
+        "ramkey/test/config {\"dev_cla\":\"temperature\"}",
+        "ramkey/test/state 21.50",
+    ] {
+        if !seen.lines().any(|l| l == want) {
+            return Err(format!(
+                "the subscriber did not see {want:?}; it saw:\n{seen}"
+            ));
+        }
+    }
+    // Retained: a subscriber that comes later still gets the config.
+    let late = crate::broker::subscribe(&broker, "ramkey/test/config", 1, 5)?;
+    let late = late.wait_with_output().map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&late.stdout).contains("temperature") {
+        return Err("the config was not retained".to_owned());
+    }
+    // A wrong password: CONNACK refuses it (4: bad user name or password; 5: not authorised).
+    match report_over_tcp(broker.port, "not the password", &messages)? {
+        Event::Refused(4 | 5) => {}
+        other => {
+            return Err(format!(
+                "a wrong password ended with {other:?}, not a refusal"
+            ));
+        }
+    }
+    println!("        2 messages delivered at QoS 1 (one retained); a wrong password refused");
     Ok(())
 }
