@@ -18,6 +18,7 @@ extern crate std;
 pub mod log;
 
 pub mod boot;
+pub mod discovery;
 pub mod dns;
 pub mod firewall;
 pub mod flash_layout;

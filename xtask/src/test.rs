@@ -68,7 +68,7 @@ pub fn run_all(filter: &str) -> Result<(), String> {
 
     report.check("host: cargo test (workspace)", || host_tests(&esptool));
     report.check(
-        "host: the MQTT report core against a real Mosquitto (QoS 1, retain, refused login)",
+        "host: MQTT core and Home Assistant discovery against a real Mosquitto (QoS 1, retained, refused login)",
         mqtt_against_mosquitto,
     );
     report.check("ld/memory-*.ld agree with flash_layout", || {
@@ -845,7 +845,8 @@ fn report_over_tcp(
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     let secret = MqttPassword::new(password.as_bytes()).ok_or("password too long")?;
-    let mut out = [0u8; 1024];
+    // All publications go out together after CONNACK (five discovery configs are about 2 KB).
+    let mut out = [0u8; 4096];
     let n = encode_connect(
         &mut out,
         b"ramkey-test",
@@ -855,7 +856,7 @@ fn report_over_tcp(
     )
     .map_err(|e| format!("{e:?}"))?;
     stream.write_all(&out[..n]).map_err(|e| e.to_string())?;
-    let mut report = Report::<4>::new(messages).ok_or("too many messages")?;
+    let mut report = Report::<8>::new(messages).ok_or("too many messages")?;
     let mut buffer = [0u8; 256];
     loop {
         let n = stream.read(&mut buffer).map_err(|e| format!("read: {e}"))?;
@@ -875,43 +876,113 @@ fn report_over_tcp(
 }
 
 fn mqtt_against_mosquitto() -> Result<(), String> {
+    use ramkey::discovery::{self, Device, ENTITIES};
     use ramkey::mqtt::{Event, Message};
     let broker = crate::broker::start()?;
-    let sub = crate::broker::subscribe(&broker, "ramkey/test/#", 2, 15)?;
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let messages = [
-        Message {
-            topic: b"ramkey/test/config",
-            payload: b"{\"dev_cla\":\"temperature\"}",
+    let device = Device::from_mac([0x5C, 0xCF, 0x7F, 0xA1, 0xB2, 0xC3]);
+    let reading = ramkey::readings::Reading {
+        temperature_centi_c: Some(2508),
+        humidity_half_pct: Some(102),
+        pressure_deci_hpa: Some(10_065),
+        soil_pct: Some(50),
+        battery_20mv: None,
+    };
+    let configs: Vec<(String, String)> = ENTITIES
+        .iter()
+        .map(|e| {
+            (
+                discovery::config_topic(&device, e).as_str().to_owned(),
+                discovery::config_payload(&device, e, 600, "test")
+                    .as_str()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let state_topic = discovery::state_topic(&device).as_str().to_owned();
+    let state = discovery::state_payload(&reading).as_str().to_owned();
+    let mut messages: Vec<Message<'_>> = configs
+        .iter()
+        .map(|(t, p)| Message {
+            topic: t.as_bytes(),
+            payload: p.as_bytes(),
             retain: true,
-        },
-        Message {
-            topic: b"ramkey/test/state",
-            payload: b"21.50",
-            retain: false,
-        },
-    ];
+        })
+        .collect();
+    messages.push(Message {
+        topic: state_topic.as_bytes(),
+        payload: state.as_bytes(),
+        retain: true,
+    });
+    let count = messages.len();
+    let sub = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-u", crate::broker::USER, "-P", crate::broker::PASSWORD])
+        .args([
+            "-t",
+            "homeassistant/sensor/+/+/config",
+            "-t",
+            "ramkey/+/state",
+            "-v",
+        ])
+        .args(["-C", &count.to_string(), "-W", "15"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(std::time::Duration::from_millis(700));
     match report_over_tcp(broker.port, crate::broker::PASSWORD, &messages)? {
         Event::Done(_) => {}
         other => return Err(format!("the report ended with {other:?}")),
     }
     let output = sub.wait_with_output().map_err(|e| e.to_string())?;
     let seen = String::from_utf8_lossy(&output.stdout).into_owned();
-    for want in [
-        "ramkey/test/config {\"dev_cla\":\"temperature\"}",
-        "ramkey/test/state 21.50",
-    ] {
-        if !seen.lines().any(|l| l == want) {
+    // Home Assistant's documented fields, read back from what the broker delivered.
+    for entity in &ENTITIES {
+        let topic = format!("homeassistant/sensor/ramkey_a1b2c3/{}/config", entity.key);
+        let line = seen
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{topic} ")))
+            .ok_or_else(|| format!("no config for {} in:\n{seen}", entity.key))?;
+        let json: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{topic}: {e}"))?;
+        let field = |k: &str| {
+            json.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let ok = field("dev_cla") == entity.device_class
+            && field("unit_of_meas") == entity.unit
+            && field("stat_cla") == "measurement"
+            && field("stat_t") == state_topic
+            && field("uniq_id") == format!("ramkey_a1b2c3_{}", entity.key)
+            && json.get("exp_aft").and_then(|v| v.as_u64()) == Some(1800)
+            && json["dev"]["ids"][0] == "ramkey_a1b2c3";
+        if !ok {
             return Err(format!(
-                "the subscriber did not see {want:?}; it saw:\n{seen}"
+                "{topic}: fields not as Home Assistant documents them: {json}"
             ));
         }
     }
+    let state_line = seen
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{state_topic} ")))
+        .ok_or_else(|| format!("no state in:\n{seen}"))?;
+    let state: serde_json::Value = serde_json::from_str(state_line).map_err(|e| e.to_string())?;
+    if state["temperature"] != 25.08 || state["soil"] != 50 || state.get("battery").is_some() {
+        return Err(format!(
+            "state {state}: expected 25.08 degrees, 50 % soil and no battery"
+        ));
+    }
     // Retained: a subscriber that comes later still gets the config.
-    let late = crate::broker::subscribe(&broker, "ramkey/test/config", 1, 5)?;
+    let late = crate::broker::subscribe(
+        &broker,
+        "homeassistant/sensor/ramkey_a1b2c3/soil/config",
+        1,
+        5,
+    )?;
     let late = late.wait_with_output().map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&late.stdout).contains("temperature") {
-        return Err("the config was not retained".to_owned());
+    if !String::from_utf8_lossy(&late.stdout).contains("moisture") {
+        return Err("the discovery config was not retained".to_owned());
     }
     // A wrong password: CONNACK refuses it (4: bad user name or password; 5: not authorised).
     match report_over_tcp(broker.port, "not the password", &messages)? {
@@ -922,6 +993,8 @@ fn mqtt_against_mosquitto() -> Result<(), String> {
             ));
         }
     }
-    println!("        2 messages delivered at QoS 1 (one retained); a wrong password refused");
+    println!(
+        "        {count} messages at QoS 1: 5 discovery configs checked against Home Assistant's fields, the state; a wrong password refused"
+    );
     Ok(())
 }
