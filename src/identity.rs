@@ -22,6 +22,8 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::secret::SecretBytes;
+
 /// Magic word at the start of the record.
 pub const MAGIC: [u8; 4] = *b"rkID";
 /// Current record format.
@@ -79,8 +81,7 @@ impl core::error::Error for IdentityError {}
 
 /// The setup access point's passphrase. Not printable, not cloneable, zeroed on drop.
 pub struct SetupPassphrase {
-    bytes: [u8; MAX_LEN],
-    len: u8,
+    bytes: SecretBytes<MAX_LEN>,
 }
 
 impl SetupPassphrase {
@@ -94,23 +95,13 @@ impl SetupPassphrase {
         {
             return Err(IdentityError::BadPassphrase);
         }
-        let mut passphrase = SetupPassphrase {
-            bytes: [0; MAX_LEN],
-            len: bytes.len() as u8,
-        };
-        passphrase.bytes[..bytes.len()].copy_from_slice(bytes);
-        Ok(passphrase)
+        let bytes = SecretBytes::new(bytes).ok_or(IdentityError::BadPassphrase)?;
+        Ok(SetupPassphrase { bytes })
     }
 
     /// The passphrase bytes. Whatever reads them must not log or keep them.
     pub fn expose_secret(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl Drop for SetupPassphrase {
-    fn drop(&mut self) {
-        self.bytes.zeroize();
+        self.bytes.expose_secret()
     }
 }
 
@@ -144,9 +135,8 @@ pub fn generate(random: &[u8; 16]) -> SetupPassphrase {
     let passphrase = SetupPassphrase::new(&text[..out]);
     text.zeroize();
     // 23 printable characters always pass the check.
-    passphrase.unwrap_or(SetupPassphrase {
-        bytes: [b'x'; MAX_LEN],
-        len: MIN_LEN as u8,
+    passphrase.unwrap_or_else(|_| SetupPassphrase {
+        bytes: SecretBytes::truncated(&[b'x'; MIN_LEN]),
     })
 }
 

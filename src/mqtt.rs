@@ -17,46 +17,11 @@
 
 #![forbid(unsafe_code)]
 
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
 /// Longest MQTT password kept.
 pub const PASSWORD_MAX_LEN: usize = 64;
 
-/// A broker password: not printable, zeroed on drop.
-#[derive(Clone)]
-pub struct MqttPassword {
-    bytes: [u8; PASSWORD_MAX_LEN],
-    len: u8,
-}
-
-impl Drop for MqttPassword {
-    fn drop(&mut self) {
-        self.bytes.zeroize();
-        self.len = 0;
-    }
-}
-
-impl ZeroizeOnDrop for MqttPassword {}
-
-impl MqttPassword {
-    /// A password from its bytes (at most [`PASSWORD_MAX_LEN`]); the caller wipes its copy.
-    pub fn new(bytes: &[u8]) -> Option<MqttPassword> {
-        if bytes.len() > PASSWORD_MAX_LEN {
-            return None;
-        }
-        let mut password = MqttPassword {
-            bytes: [0; PASSWORD_MAX_LEN],
-            len: bytes.len() as u8,
-        };
-        password.bytes[..bytes.len()].copy_from_slice(bytes);
-        Some(password)
-    }
-
-    /// The bytes. The name is the warning: whatever reads them must not log or keep them.
-    pub fn expose_secret(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
+/// A broker password: not printable, not cloneable, zeroed on drop.
+pub type MqttPassword = crate::secret::SecretBytes<PASSWORD_MAX_LEN>;
 
 /// Why bytes could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

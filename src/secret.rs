@@ -30,6 +30,46 @@ pub const PSK_LEN: usize = 32;
 /// Most bytes a [`Passphrase`] holds: 63 characters, or 64 hex digits that spell the key.
 pub const PASSPHRASE_MAX_LEN: usize = 64;
 
+/// Up to `N` secret bytes: the storage of every variable-length secret ([`Passphrase`], the
+/// setup passphrase, the MQTT password). Not printable, not cloneable, zeroed on drop.
+pub struct SecretBytes<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
+
+impl<const N: usize> SecretBytes<N> {
+    /// A copy of `bytes`, or `None` if they are more than `N` (or 255). The caller keeps its
+    /// own buffer and must wipe it.
+    pub fn new(bytes: &[u8]) -> Option<SecretBytes<N>> {
+        (bytes.len() <= N.min(usize::from(u8::MAX))).then(|| SecretBytes::truncated(bytes))
+    }
+
+    /// A copy of the first `N` (at most 255) bytes of `bytes`.
+    pub fn truncated(bytes: &[u8]) -> SecretBytes<N> {
+        let len = bytes.len().min(N).min(usize::from(u8::MAX));
+        let mut secret = SecretBytes {
+            bytes: [0; N],
+            len: len as u8,
+        };
+        secret.bytes[..len].copy_from_slice(&bytes[..len]);
+        secret
+    }
+
+    /// The bytes. The name is the warning: whatever reads them must not log or keep them.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl<const N: usize> Drop for SecretBytes<N> {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+        self.len.zeroize();
+    }
+}
+
+impl<const N: usize> ZeroizeOnDrop for SecretBytes<N> {}
+
 /// A network's 32-byte pre-shared key (PMK): what the radio needs, and what the RTC record
 /// keeps instead of the passphrase.
 ///
@@ -82,8 +122,7 @@ impl ZeroizeOnDrop for Psk {}
 /// It exists only in RAM, only while [`psk::derive`] or [`psk::PskDerivation`] turns it into
 /// a [`Psk`]; it is never stored. Not printable, not cloneable, zeroed on drop.
 pub struct Passphrase {
-    bytes: [u8; PASSPHRASE_MAX_LEN],
-    len: u8,
+    bytes: SecretBytes<PASSPHRASE_MAX_LEN>,
     kind: PassphraseKind,
 }
 
@@ -96,33 +135,19 @@ impl Passphrase {
     /// The [`PassphraseError`] saying which rule `bytes` breaks; nothing is copied then.
     pub fn new(bytes: &[u8]) -> Result<Passphrase, PassphraseError> {
         let kind = psk::classify(bytes)?;
-        let mut passphrase = Passphrase {
-            bytes: [0; PASSPHRASE_MAX_LEN],
-            len: 0,
-            kind,
-        };
-        // classify() accepted at most PASSPHRASE_MAX_LEN bytes, so this fits in a u8.
-        let len = bytes.len().min(PASSPHRASE_MAX_LEN);
-        passphrase.bytes[..len].copy_from_slice(&bytes[..len]);
-        passphrase.len = len as u8;
-        Ok(passphrase)
+        // classify() accepted at most PASSPHRASE_MAX_LEN bytes.
+        let bytes = SecretBytes::new(bytes).ok_or(PassphraseError::TooLong)?;
+        Ok(Passphrase { bytes, kind })
     }
 
     /// The passphrase bytes (never empty). Whatever reads them must not log or keep them.
     pub fn expose_secret(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        self.bytes.expose_secret()
     }
 
     /// Whether this is text to derive from or 64 hex digits that are the key.
     pub fn kind(&self) -> PassphraseKind {
         self.kind
-    }
-}
-
-impl Drop for Passphrase {
-    fn drop(&mut self) {
-        self.bytes.zeroize();
-        self.len.zeroize();
     }
 }
 

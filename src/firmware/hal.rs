@@ -21,16 +21,21 @@ pub struct OpenDrain {
     mask: u32,
 }
 
+/// Makes `pin` a GPIO with its pull-up on, other bits of its IO_MUX register kept.
+pub fn select_gpio(pin: MuxPin) {
+    let register = pin.register as *mut u32;
+    // SAFETY: IO_MUX pin registers are always-mapped 32-bit peripheral registers; the access
+    // is aligned and 32 bits wide, as the hardware requires, and each pin has one user.
+    unsafe {
+        let current = core::ptr::read_volatile(register);
+        core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, pin));
+    }
+}
+
 impl OpenDrain {
     /// `pin` as a GPIO with its pull-up, released.
     pub fn new(pin: MuxPin) -> OpenDrain {
-        let register = pin.register as *mut u32;
-        // SAFETY: IO_MUX pin registers are always-mapped 32-bit peripheral registers; aligned,
-        // 32-bit accesses as the hardware requires; only this code touches these pins.
-        unsafe {
-            let current = core::ptr::read_volatile(register);
-            core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, pin));
-        }
+        select_gpio(pin);
         let mask = 1 << pin.gpio;
         // SAFETY: ROM call with plain masks: output value 0, output disabled (released).
         unsafe { wifi_sys::gpio_output_set(0, mask, 0, mask) };
@@ -69,12 +74,7 @@ impl InputPin for OpenDrain {
 
 /// Drives a push-pull output: the sensors' power pin, high while they are read.
 pub fn set_power(pin: MuxPin, on: bool) {
-    let register = pin.register as *mut u32;
-    // SAFETY: as in `OpenDrain::new`: an aligned 32-bit access to the pin's IO_MUX register.
-    unsafe {
-        let current = core::ptr::read_volatile(register);
-        core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, pin));
-    }
+    select_gpio(pin);
     let mask = 1 << pin.gpio;
     // SAFETY: ROM call with plain masks: output enabled, value high or low.
     unsafe {
@@ -143,12 +143,16 @@ fn adc_error(e: ads1x1x::Error<crate::i2c::Error>) -> SensorError {
     }
 }
 
-/// The ADS1115 at 0x48, set to ±4.096 V (a battery of up to 8.2 V behind a 1:2 divider).
-pub fn battery_adc() -> Result<BatteryAdc, SensorError> {
+/// The board's I2C bus: SDA GPIO4, SCL GPIO5, 100 kHz.
+fn board_bus() -> Result<BitBang<OpenDrain, OpenDrain, BusyDelay>, SensorError> {
     let sda = OpenDrain::new(pins::I2C_SDA);
     let scl = OpenDrain::new(pins::I2C_SCL);
-    let bus = BitBang::new(sda, scl, BusyDelay, Config::STANDARD).map_err(SensorError::Bus)?;
-    let mut adc = ads1x1x::Ads1x1x::new_ads1115(bus, ads1x1x::TargetAddr::default());
+    BitBang::new(sda, scl, BusyDelay, Config::STANDARD).map_err(SensorError::Bus)
+}
+
+/// The ADS1115 at 0x48, set to ±4.096 V (a battery of up to 8.2 V behind a 1:2 divider).
+pub fn battery_adc() -> Result<BatteryAdc, SensorError> {
+    let mut adc = ads1x1x::Ads1x1x::new_ads1115(board_bus()?, ads1x1x::TargetAddr::default());
     adc.set_full_scale_range(ads1x1x::FullScaleRange::Within4_096V)
         .map_err(adc_error)?;
     Ok(adc)
@@ -164,10 +168,7 @@ pub fn poll_battery(adc: &mut BatteryAdc) -> nb::Result<i16, SensorError> {
 
 /// One forced measurement of the BME280 on the board's bus.
 pub fn read_bme280() -> Result<Climate, SensorError> {
-    let sda = OpenDrain::new(pins::I2C_SDA);
-    let scl = OpenDrain::new(pins::I2C_SCL);
-    let bus = BitBang::new(sda, scl, BusyDelay, Config::STANDARD).map_err(SensorError::Bus)?;
-    let mut sensor = bme280::i2c::BME280::new_primary(bus);
+    let mut sensor = bme280::i2c::BME280::new_primary(board_bus()?);
     let mut delay = BusyDelay;
     let map = |e: bme280::Error<crate::i2c::Error>| match e {
         bme280::Error::Bus(e) => SensorError::Bus(e),

@@ -138,14 +138,8 @@ fn release_console_pins() {
     use crate::pins;
     let chosen = pins::production_pins();
     for pin in chosen {
-        let register = pin.register as *mut u32;
-        // SAFETY: IO_MUX pin registers are always-mapped 32-bit peripheral registers; the
-        // access is aligned and 32 bits wide, as the hardware requires, and nothing else
-        // touches them during user_pre_init.
-        unsafe {
-            let current = core::ptr::read_volatile(register);
-            core::ptr::write_volatile(register, pins::as_gpio_with_pull_up(current, *pin));
-        }
+        // Nothing else touches these pins during user_pre_init.
+        hal::select_gpio(*pin);
     }
     // SAFETY: write-1-to-clear output-enable register; same access rules as above.
     unsafe {

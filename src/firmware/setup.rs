@@ -726,24 +726,33 @@ fn send_next() {
 /// `slot`'s answer is out (or cannot go out): close it, start a queued answer.
 fn answered(slot: usize) {
     RESPONSE.with(|out| out.response = None);
-    let next = with_setup(|s| {
-        finish_client(s, slot);
-        s.queued.take()
-    })
-    .flatten();
-    if let Some((slot, response)) = next {
+    with_setup(|s| finish_client(s, slot));
+    start_queued();
+}
+
+/// Starts the answer that waited for the send buffer, if any.
+fn start_queued() {
+    if let Some((slot, response)) = with_setup(|s| s.queued.take()).flatten() {
         begin_response(slot, response);
     }
 }
 
-/// Frees `slot` and queues its connection's close.
-fn finish_client(s: &mut Setup, slot: usize) {
+/// Frees `slot`: its admission, its queued answer, its request bytes. Returns its client.
+fn free_slot(s: &mut Setup, slot: usize) -> Client {
     s.admission.closed(slot);
-    if let Some(client) = s.clients.get_mut(slot) {
-        let client = core::mem::replace(client, Client::NONE);
-        close_soon(s, client);
+    if s.queued.as_ref().is_some_and(|(q, _)| *q == slot) {
+        s.queued = None;
     }
     clear_request(slot);
+    s.clients
+        .get_mut(slot)
+        .map_or(Client::NONE, |c| core::mem::replace(c, Client::NONE))
+}
+
+/// Frees `slot` and queues its connection's close.
+fn finish_client(s: &mut Setup, slot: usize) {
+    let client = free_slot(s, slot);
+    close_soon(s, client);
 }
 
 unsafe extern "C" fn on_http_sent(arg: *mut c_void) {
@@ -794,25 +803,18 @@ fn forget(arg: *mut c_void) {
             }
         }
         let slot = s.clients.iter().position(|c| is_closing(arg, peer, c))?;
-        s.clients[slot] = Client::NONE;
-        s.admission.closed(slot);
-        if s.queued.as_ref().is_some_and(|(q, _)| *q == slot) {
-            s.queued = None;
-        }
+        // Closed already: nothing to close, just the slot to free.
+        free_slot(s, slot);
         Some(slot)
     })
     .flatten();
     let Some(slot) = slot else {
         return;
     };
-    clear_request(slot);
     let was_answering = RESPONSE.with(|out| out.response.is_some() && out.slot == slot);
     if was_answering {
         RESPONSE.with(|out| out.response = None);
-        let next = with_setup(|s| s.queued.take()).flatten();
-        if let Some((slot, response)) = next {
-            begin_response(slot, response);
-        }
+        start_queued();
     }
 }
 
@@ -1064,12 +1066,7 @@ fn expire_connections(now: u64) {
         if answering {
             answered(slot);
         } else {
-            with_setup(|s| {
-                if s.queued.as_ref().is_some_and(|(q, _)| *q == slot) {
-                    s.queued = None;
-                }
-                finish_client(s, slot);
-            });
+            with_setup(|s| finish_client(s, slot));
         }
     }
 }

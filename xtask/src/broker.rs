@@ -99,17 +99,21 @@ pub fn start() -> Result<Broker, String> {
     Ok(broker)
 }
 
-/// A `mosquitto_sub` for `topic` that prints `topic payload` lines and exits after `count`
+/// A `mosquitto_sub` for `topics` that prints `topic payload` lines and exits after `count`
 /// messages or `seconds`.
 pub fn subscribe(
     broker: &Broker,
-    topic: &str,
+    topics: &[&str],
     count: usize,
     seconds: u32,
 ) -> Result<Child, String> {
-    Command::new("mosquitto_sub")
+    let mut command = Command::new("mosquitto_sub");
+    for topic in topics {
+        command.args(["-t", topic]);
+    }
+    command
         .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-u", USER, "-P", PASSWORD, "-t", topic, "-v"])
+        .args(["-u", USER, "-P", PASSWORD, "-v"])
         .args(["-C", &count.to_string(), "-W", &seconds.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -914,20 +914,12 @@ fn mqtt_against_mosquitto() -> Result<(), String> {
         retain: true,
     });
     let count = messages.len();
-    let sub = std::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-u", crate::broker::USER, "-P", crate::broker::PASSWORD])
-        .args([
-            "-t",
-            "homeassistant/sensor/+/+/config",
-            "-t",
-            "ramkey/+/state",
-            "-v",
-        ])
-        .args(["-C", &count.to_string(), "-W", "15"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let sub = crate::broker::subscribe(
+        &broker,
+        &["homeassistant/sensor/+/+/config", "ramkey/+/state"],
+        count,
+        15,
+    )?;
     std::thread::sleep(std::time::Duration::from_millis(700));
     match report_over_tcp(broker.port, crate::broker::PASSWORD, &messages)? {
         Event::Done(_) => {}
@@ -976,7 +968,7 @@ fn mqtt_against_mosquitto() -> Result<(), String> {
     // Retained: a subscriber that comes later still gets the config.
     let late = crate::broker::subscribe(
         &broker,
-        "homeassistant/sensor/ramkey_a1b2c3/soil/config",
+        &["homeassistant/sensor/ramkey_a1b2c3/soil/config"],
         1,
         5,
     )?;
