@@ -12,8 +12,6 @@
 
 #![forbid(unsafe_code)]
 
-use core::fmt::Write;
-
 use crate::readings::Reading;
 
 /// Longest topic written.
@@ -33,11 +31,75 @@ pub struct Device {
 impl Device {
     /// The names for a station MAC.
     pub fn from_mac(mac: [u8; 6]) -> Device {
-        let mut node = heapless::String::new();
-        let mut name = heapless::String::new();
-        let _ = write!(node, "ramkey_{:02x}{:02x}{:02x}", mac[3], mac[4], mac[5]);
-        let _ = write!(name, "ramkey-{:02X}{:02X}{:02X}", mac[3], mac[4], mac[5]);
-        Device { node, name }
+        let mut node = Text::<16>::new();
+        let mut name = Text::<16>::new();
+        node.s("ramkey_");
+        name.s("ramkey-");
+        for byte in &mac[3..] {
+            node.hex(*byte, b"0123456789abcdef");
+            name.hex(*byte, b"0123456789ABCDEF");
+        }
+        Device {
+            node: node.0,
+            name: name.0,
+        }
+    }
+}
+
+/// A `heapless::String` written piece by piece: no `core::fmt`, which the production image
+/// otherwise leaves out (it has no log lines), and which would cost it about 10 KB of flash.
+/// What does not fit is cut off; every caller's buffer is sized for its longest output.
+struct Text<const N: usize>(heapless::String<N>);
+
+impl<const N: usize> Text<N> {
+    fn new() -> Self {
+        Text(heapless::String::new())
+    }
+
+    fn s(&mut self, text: &str) {
+        let _ = self.0.push_str(text);
+    }
+
+    fn hex(&mut self, byte: u8, digits: &[u8; 16]) {
+        for nibble in [byte >> 4, byte & 15] {
+            let _ = self.0.push(char::from(digits[usize::from(nibble)]));
+        }
+    }
+
+    /// `value` in decimal.
+    fn u(&mut self, value: u32) {
+        let mut digits = [0u8; 10];
+        let mut n = value;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[at..] {
+            let _ = self.0.push(char::from(d));
+        }
+    }
+
+    /// `value / 10^places` with exactly `places` decimals (`-1.05`).
+    fn fixed(&mut self, value: i32, places: u32) {
+        if value < 0 {
+            self.s("-");
+        }
+        let a = value.unsigned_abs();
+        let scale = 10u32.pow(places);
+        self.u(a / scale);
+        self.s(".");
+        let mut rest = a % scale;
+        let mut scale = scale / 10;
+        while scale > 0 {
+            let _ = self.0.push(char::from(b'0' + (rest / scale) as u8));
+            rest %= scale;
+            scale /= 10;
+        }
     }
 }
 
@@ -88,22 +150,30 @@ pub const ENTITIES: [Entity; 5] = [
     },
 ];
 
+/// The entities a board has, as bits in [`ENTITIES`] order: the BME280's three, the soil
+/// probe, the battery divider.
+pub fn entity_mask(bme280: bool, soil: bool, battery: bool) -> u8 {
+    (if bme280 { 0b111 } else { 0 }) | u8::from(soil) << 3 | u8::from(battery) << 4
+}
+
 /// The state topic.
 pub fn state_topic(device: &Device) -> heapless::String<TOPIC_MAX> {
-    let mut topic = heapless::String::new();
-    let _ = write!(topic, "ramkey/{}/state", device.node);
-    topic
+    let mut topic = Text::new();
+    topic.s("ramkey/");
+    topic.s(&device.node);
+    topic.s("/state");
+    topic.0
 }
 
 /// The config topic of `entity`.
 pub fn config_topic(device: &Device, entity: &Entity) -> heapless::String<TOPIC_MAX> {
-    let mut topic = heapless::String::new();
-    let _ = write!(
-        topic,
-        "homeassistant/sensor/{}/{}/config",
-        device.node, entity.key
-    );
-    topic
+    let mut topic = Text::new();
+    topic.s("homeassistant/sensor/");
+    topic.s(&device.node);
+    topic.s("/");
+    topic.s(entity.key);
+    topic.s("/config");
+    topic.0
 }
 
 /// The retained config payload of `entity`; `period_s` is the report period.
@@ -113,67 +183,104 @@ pub fn config_payload(
     period_s: u32,
     firmware: &str,
 ) -> heapless::String<PAYLOAD_MAX> {
-    let mut p = heapless::String::new();
-    let _ = write!(
-        p,
-        "{{\"name\":\"{name}\",\"uniq_id\":\"{node}_{key}\",\"obj_id\":\"{node}_{key}\",\
-\"dev_cla\":\"{class}\",\"stat_cla\":\"measurement\",\"unit_of_meas\":\"{unit}\",\
-\"stat_t\":\"{state}\",\"val_tpl\":\"{{{{ value_json.{key} }}}}\",\"exp_aft\":{expire},\
-\"dev\":{{\"ids\":[\"{node}\"],\"name\":\"{dev}\",\"mf\":\"ramkey\",\"mdl\":\"ESP8266 garden sensor\",\"sw\":\"{firmware}\"}}}}",
-        name = entity.name,
-        node = device.node,
-        key = entity.key,
-        class = entity.device_class,
-        unit = entity.unit,
-        state = state_topic(device),
-        expire = period_s.saturating_mul(3),
-        dev = device.name,
-    );
-    p
+    let mut p = Text::new();
+    let node = device.node.as_str();
+    for piece in [
+        "{\"name\":\"",
+        entity.name,
+        "\",\"uniq_id\":\"",
+        node,
+        "_",
+        entity.key,
+        "\",\"obj_id\":\"",
+        node,
+        "_",
+        entity.key,
+        "\",\"dev_cla\":\"",
+        entity.device_class,
+        "\",\"stat_cla\":\"measurement\",\"unit_of_meas\":\"",
+        entity.unit,
+        "\",\"stat_t\":\"",
+        state_topic(device).as_str(),
+        "\",\"val_tpl\":\"{{ value_json.",
+        entity.key,
+        " }}\",\"exp_aft\":",
+    ] {
+        p.s(piece);
+    }
+    p.u(period_s.saturating_mul(3));
+    for piece in [
+        ",\"dev\":{\"ids\":[\"",
+        node,
+        "\"],\"name\":\"",
+        device.name.as_str(),
+        "\",\"mf\":\"ramkey\",\"mdl\":\"ESP8266 garden sensor\",\"sw\":\"",
+        firmware,
+        "\"}}",
+    ] {
+        p.s(piece);
+    }
+    p.0
 }
 
 /// The state payload of `reading`: a key per value present, in the entity units.
 pub fn state_payload(reading: &Reading) -> heapless::String<PAYLOAD_MAX> {
-    let mut p = heapless::String::new();
-    let _ = p.push('{');
-    let mut first = true;
-    let mut field =
-        |p: &mut heapless::String<PAYLOAD_MAX>, key: &str, args: core::fmt::Arguments<'_>| {
-            let _ = write!(p, "{}\"{key}\":{args}", if first { "" } else { "," });
-            first = false;
-        };
+    let mut p = Text::new();
+    p.s("{");
+    let key = |p: &mut Text<PAYLOAD_MAX>, name: &str| {
+        if p.0.len() > 1 {
+            p.s(",");
+        }
+        p.s("\"");
+        p.s(name);
+        p.s("\":");
+    };
     if let Some(t) = reading.temperature_centi_c {
-        let sign = if t < 0 { "-" } else { "" };
-        let a = i32::from(t).unsigned_abs();
-        field(
-            &mut p,
-            "temperature",
-            format_args!("{sign}{}.{:02}", a / 100, a % 100),
-        );
+        key(&mut p, "temperature");
+        p.fixed(i32::from(t), 2);
     }
     if let Some(h) = reading.humidity_half_pct {
-        field(
-            &mut p,
-            "humidity",
-            format_args!("{}.{}", h / 2, if h % 2 == 1 { 5 } else { 0 }),
-        );
+        key(&mut p, "humidity");
+        p.fixed(i32::from(h) * 5, 1);
     }
     if let Some(d) = reading.pressure_deci_hpa {
-        field(&mut p, "pressure", format_args!("{}.{}", d / 10, d % 10));
+        key(&mut p, "pressure");
+        p.fixed(i32::from(d), 1);
     }
     if let Some(s) = reading.soil_pct {
-        field(&mut p, "soil", format_args!("{s}"));
+        key(&mut p, "soil");
+        p.u(u32::from(s));
     }
     if let Some(b) = reading.battery_20mv {
-        let mv = u32::from(b) * 20;
-        field(
-            &mut p,
-            "battery",
-            format_args!("{}.{:02}", mv / 1000, mv % 1000 / 10),
-        );
+        key(&mut p, "battery");
+        p.fixed(i32::from(b) * 2, 2);
     }
-    let _ = p.push('}');
-    p
+    p.s("}");
+    p.0
+}
+
+/// The history topic: readings that waited in the queue, not retained.
+pub fn history_topic(device: &Device) -> heapless::String<TOPIC_MAX> {
+    let mut topic = Text::new();
+    topic.s("ramkey/");
+    topic.s(&device.node);
+    topic.s("/history");
+    topic.0
+}
+
+/// A queued reading for the history topic: the state's keys and `age_s`, how many seconds
+/// before this report it was taken by the device clock (Home Assistant cannot backdate a
+/// state, so older readings go here rather than to the state topic).
+pub fn history_payload(reading: &Reading, age_s: u32) -> heapless::String<PAYLOAD_MAX> {
+    let mut p = Text(state_payload(reading));
+    let _ = p.0.pop();
+    if p.0.len() > 1 {
+        p.s(",");
+    }
+    p.s("\"age_s\":");
+    p.u(age_s);
+    p.s("}");
+    p.0
 }
 
 #[cfg(test)]
@@ -205,6 +312,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn numbers_read_back_as_what_was_measured(
+            t in proptest::prelude::any::<i16>(),
+            h in 0u8..=200,
+            d in proptest::prelude::any::<u16>(),
+            b in proptest::prelude::any::<u8>(),
+            age in proptest::prelude::any::<u32>(),
+        ) {
+            let r = Reading {
+                temperature_centi_c: Some(t),
+                humidity_half_pct: Some(h),
+                pressure_deci_hpa: Some(d),
+                soil_pct: Some(h / 2),
+                battery_20mv: Some(b),
+            };
+            let json: serde_json::Value =
+                serde_json::from_str(&history_payload(&r, age)).expect("JSON");
+            let near = |k: &str, want: f64| (json[k].as_f64().unwrap_or(f64::NAN) - want).abs() < 1e-6;
+            proptest::prop_assert!(near("temperature", f64::from(t) / 100.0), "{}", json);
+            proptest::prop_assert!(near("humidity", f64::from(h) / 2.0), "{}", json);
+            proptest::prop_assert!(near("pressure", f64::from(d) / 10.0), "{}", json);
+            proptest::prop_assert!(near("battery", f64::from(b) * 0.02), "{}", json);
+            proptest::prop_assert_eq!(json["soil"].as_u64(), Some(u64::from(h / 2)));
+            proptest::prop_assert_eq!(json["age_s"].as_u64(), Some(u64::from(age)));
+        }
+    }
+
     #[test]
     fn state_has_only_what_was_measured() {
         let full = Reading {
@@ -224,5 +359,13 @@ mod tests {
         };
         assert_eq!(state_payload(&soil_only).as_str(), "{\"soil\":7}");
         assert_eq!(state_payload(&Reading::default()).as_str(), "{}");
+        assert_eq!(
+            history_payload(&soil_only, 1200).as_str(),
+            "{\"soil\":7,\"age_s\":1200}"
+        );
+        assert_eq!(
+            history_payload(&Reading::default(), 5).as_str(),
+            "{\"age_s\":5}"
+        );
     }
 }

@@ -30,11 +30,13 @@ pub mod pins;
 pub mod portal;
 pub mod psk;
 pub mod readings;
+pub mod report;
 pub mod rtc_layout;
 pub mod rtc_record;
 pub mod secret;
 pub mod selftest;
 pub mod sensors;
+pub mod settings;
 
 #[cfg(target_arch = "xtensa")]
 mod firmware;

@@ -7,10 +7,11 @@
 //! (fuzzed: `fuzz/fuzz_targets/mqtt_decode.rs`); the encoder writes into the caller's buffer
 //! and says when it is too small.
 //!
-//! [`Report`]: CONNECT; once CONNACK accepts, every message as a QoS 1 PUBLISH; once every
-//! PUBACK is in, DISCONNECT and [`Event::Done`]: only then may the device sleep. A refused
-//! login, a protocol violation or a broker that answers something else ends it with the
-//! reason. The caller keeps the connection and the clock.
+//! [`Session`]: the caller sends CONNECT; once CONNACK accepts, each message goes out as a
+//! QoS 1 PUBLISH when the caller's connection can take it (one in RAM at a time); once every
+//! PUBACK is in, [`Event::Done`]: the caller sends DISCONNECT, and only then may the device
+//! sleep. A refused login, a protocol violation or a broker that answers something else ends
+//! it with the reason. The caller keeps the connection and the clock.
 //!
 //! Must never: send a message before CONNACK accepted, report [`Event::Done`] before every
 //! PUBACK, or print the password (it is a [`MqttPassword`]: no `Debug`, zeroed on drop).
@@ -185,22 +186,19 @@ pub fn decode(bytes: &[u8]) -> Result<Option<(Incoming, usize)>, DecodeError> {
     Ok(Some((packet, at + remaining)))
 }
 
-/// What happened on the report's connection.
+/// What bytes from the broker meant for the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Nothing yet: wait for more bytes.
+    /// Nothing new: wait for more bytes (or publish the next message).
     Waiting,
-    /// Send the bytes written to `out` (the publications, then DISCONNECT).
-    Send(usize),
-    /// Every message was acknowledged and DISCONNECT written (send it, then close): the
-    /// device may sleep.
-    Done(usize),
+    /// CONNACK accepted the login: publish the messages ([`Session::publish`]).
+    Accepted,
+    /// Every message was published and acknowledged: send DISCONNECT, close, sleep.
+    Done,
     /// The broker refused the login (CONNACK return code).
     Refused(u8),
     /// The broker broke the protocol.
     Protocol(DecodeError),
-    /// `out` could not hold what had to be sent.
-    Encode(EncodeError),
 }
 
 /// One message of a report.
@@ -219,83 +217,112 @@ enum Phase {
     Connecting,
     Publishing,
     Finished,
+    Failed,
 }
 
-/// One report: connect, publish every message at QoS 1, wait for every PUBACK, disconnect.
-pub struct Report<'a, const N: usize> {
-    messages: &'a [Message<'a>],
+/// Most messages one report carries (packet ids 1..=32, one bit each).
+pub const MAX_MESSAGES: usize = 32;
+
+/// One report's session: CONNECT sent by the caller; after [`Event::Accepted`] each message
+/// goes out with [`Session::publish`] as the caller's connection takes it (one at a time, so
+/// the device keeps one publication in RAM, not the report); [`Event::Done`] once every
+/// message is published and acknowledged.
+#[derive(Clone, Debug)]
+pub struct Session {
     phase: Phase,
-    acked: [bool; N],
+    total: u8,
+    published: u8,
+    acked: u32,
     received: heapless::Vec<u8, 8>,
 }
 
-impl<'a, const N: usize> Report<'a, N> {
-    /// A report of `messages` (at most `N`; packet ids are 1..=N).
-    pub fn new(messages: &'a [Message<'a>]) -> Option<Report<'a, N>> {
-        (messages.len() <= N).then_some(Report {
-            messages,
+impl Session {
+    /// A session that will publish `total` messages (at most [`MAX_MESSAGES`]).
+    pub fn new(total: usize) -> Option<Session> {
+        (total <= MAX_MESSAGES).then_some(Session {
             phase: Phase::Connecting,
-            acked: [false; N],
+            total: total as u8,
+            published: 0,
+            acked: 0,
             received: heapless::Vec::new(),
         })
     }
 
     /// Messages acknowledged so far.
     pub fn acknowledged(&self) -> usize {
-        self.acked.iter().filter(|&&a| a).count()
+        self.acked.count_ones() as usize
     }
 
-    /// Bytes from the broker; what to send in answer goes to `out`.
-    pub fn receive(&mut self, bytes: &[u8], out: &mut [u8]) -> Event {
-        let mut written = 0;
+    /// Messages published so far.
+    pub fn published(&self) -> usize {
+        usize::from(self.published)
+    }
+
+    /// Whether the next message may be published now (accepted, and not all out yet).
+    pub fn wants_message(&self) -> bool {
+        self.phase == Phase::Publishing && self.published < self.total
+    }
+
+    /// Encodes the next message as QoS 1 PUBLISH into `out`; returns the bytes written.
+    /// `Ok(0)` when no message is due ([`Session::wants_message`] is false).
+    pub fn publish(&mut self, out: &mut [u8], message: &Message<'_>) -> Result<usize, EncodeError> {
+        if !self.wants_message() {
+            return Ok(0);
+        }
+        let id = u16::from(self.published) + 1;
+        let n = encode_publish(out, message.topic, message.payload, id, message.retain)?;
+        self.published += 1;
+        Ok(n)
+    }
+
+    fn all_acked(&self) -> bool {
+        self.published == self.total && self.acknowledged() == usize::from(self.total)
+    }
+
+    /// Bytes from the broker, in any pieces.
+    pub fn receive(&mut self, bytes: &[u8]) -> Event {
+        if self.phase == Phase::Failed {
+            return Event::Protocol(DecodeError::Unexpected(0));
+        }
+        let mut event = Event::Waiting;
         for &byte in bytes {
             if self.received.push(byte).is_err() {
-                return Event::Protocol(DecodeError::BadLength);
+                return self.fail(DecodeError::BadLength);
             }
             let packet = match decode(&self.received) {
                 Ok(None) => continue,
                 Ok(Some((packet, _))) => packet,
-                Err(e) => return Event::Protocol(e),
+                Err(e) => return self.fail(e),
             };
             self.received.clear();
             match (self.phase, packet) {
                 (Phase::Connecting, Incoming::ConnAck { code: 0 }) => {
                     self.phase = Phase::Publishing;
-                    for (i, m) in self.messages.iter().enumerate() {
-                        match encode_publish(
-                            &mut out[written..],
-                            m.topic,
-                            m.payload,
-                            i as u16 + 1,
-                            m.retain,
-                        ) {
-                            Ok(n) => written += n,
-                            Err(e) => return Event::Encode(e),
-                        }
-                    }
+                    event = Event::Accepted;
                 }
-                (Phase::Connecting, Incoming::ConnAck { code }) => return Event::Refused(code),
+                (Phase::Connecting, Incoming::ConnAck { code }) => {
+                    self.phase = Phase::Failed;
+                    return Event::Refused(code);
+                }
                 (Phase::Publishing, Incoming::PubAck { id })
-                    if (1..=self.messages.len()).contains(&usize::from(id)) =>
+                    if (1..=u16::from(self.published)).contains(&id) =>
                 {
-                    self.acked[usize::from(id) - 1] = true;
+                    self.acked |= 1 << (id - 1);
                 }
                 (_, Incoming::PingResp) => {}
-                (_, _) => return Event::Protocol(DecodeError::Unexpected(0)),
+                (_, _) => return self.fail(DecodeError::Unexpected(0)),
             }
-            if self.phase == Phase::Publishing && self.acknowledged() == self.messages.len() {
+            if self.phase == Phase::Publishing && self.all_acked() {
                 self.phase = Phase::Finished;
-                return match encode_disconnect(&mut out[written..]) {
-                    Ok(n) => Event::Done(written + n),
-                    Err(e) => Event::Encode(e),
-                };
+                return Event::Done;
             }
         }
-        if written > 0 {
-            Event::Send(written)
-        } else {
-            Event::Waiting
-        }
+        event
+    }
+
+    fn fail(&mut self, e: DecodeError) -> Event {
+        self.phase = Phase::Failed;
+        Event::Protocol(e)
     }
 }
 
@@ -352,49 +379,63 @@ mod tests {
     }
 
     #[test]
-    fn a_report_publishes_after_connack_and_is_done_only_after_every_puback() {
-        let messages = [
-            Message {
-                topic: b"a",
-                payload: b"1",
-                retain: true,
-            },
-            Message {
-                topic: b"b",
-                payload: b"2",
-                retain: false,
-            },
-        ];
-        let mut report = Report::<4>::new(&messages).expect("fits");
-        let mut out = [0u8; 128];
-        assert_eq!(report.receive(&[0x20, 2], &mut out), Event::Waiting);
-        let Event::Send(n) = report.receive(&[0, 0], &mut out) else {
-            panic!("no publications");
+    fn a_session_publishes_after_connack_and_is_done_only_after_every_puback() {
+        let a = Message {
+            topic: b"a",
+            payload: b"1",
+            retain: true,
         };
+        let b = Message {
+            topic: b"b",
+            payload: b"2",
+            retain: false,
+        };
+        let mut session = Session::new(2).expect("fits");
+        let mut out = [0u8; 64];
         assert_eq!(
-            &out[..n],
-            &[
-                0x33, 6, 0, 1, b'a', 0, 1, b'1', 0x32, 6, 0, 1, b'b', 0, 2, b'2'
-            ]
+            session.publish(&mut out, &a),
+            Ok(0),
+            "nothing before CONNACK"
         );
-        assert_eq!(report.receive(&[0x40, 2, 0, 2], &mut out), Event::Waiting);
+        assert_eq!(session.receive(&[0x20, 2]), Event::Waiting);
+        assert_eq!(session.receive(&[0, 0]), Event::Accepted);
+        assert_eq!(session.publish(&mut out, &a), Ok(8));
+        assert_eq!(&out[..8], &[0x33, 6, 0, 1, b'a', 0, 1, b'1']);
         assert_eq!(
-            report.receive(&[0x40, 2, 0, 2], &mut out),
+            session.receive(&[0x40, 2, 0, 1]),
+            Event::Waiting,
+            "one of two"
+        );
+        assert_eq!(session.publish(&mut out, &b), Ok(8));
+        assert_eq!(&out[..8], &[0x32, 6, 0, 1, b'b', 0, 2, b'2']);
+        assert_eq!(session.publish(&mut out, &b), Ok(0), "all out");
+        assert_eq!(
+            session.receive(&[0x40, 2, 0, 1]),
             Event::Waiting,
             "a repeat"
         );
-        assert_eq!(report.receive(&[0x40, 2, 0, 1], &mut out), Event::Done(2));
-        assert_eq!(&out[..2], &[0xE0, 0]);
-        let mut refused = Report::<4>::new(&messages).expect("fits");
-        assert_eq!(
-            refused.receive(&[0x20, 2, 0, 5], &mut out),
-            Event::Refused(5)
-        );
-        let mut early = Report::<4>::new(&messages).expect("fits");
+        assert_eq!(session.receive(&[0x40, 2]), Event::Waiting);
+        assert_eq!(session.receive(&[0, 2]), Event::Done);
+        let mut refused = Session::new(2).expect("fits");
+        assert_eq!(refused.receive(&[0x20, 2, 0, 5]), Event::Refused(5));
         assert!(matches!(
-            early.receive(&[0x40, 2, 0, 1], &mut out),
+            refused.receive(&[0x20, 2, 0, 0]),
             Event::Protocol(_)
         ));
+        let mut early = Session::new(2).expect("fits");
+        assert!(matches!(
+            early.receive(&[0x40, 2, 0, 1]),
+            Event::Protocol(_)
+        ));
+        let mut unpublished = Session::new(2).expect("fits");
+        assert_eq!(unpublished.receive(&[0x20, 2, 0, 0]), Event::Accepted);
+        assert!(
+            matches!(unpublished.receive(&[0x40, 2, 0, 1]), Event::Protocol(_)),
+            "a PUBACK for a message not yet sent"
+        );
+        let mut empty = Session::new(0).expect("fits");
+        assert_eq!(empty.receive(&[0x20, 2, 0, 0]), Event::Done);
+        assert!(Session::new(MAX_MESSAGES + 1).is_none());
     }
 
     proptest! {
@@ -403,10 +444,14 @@ mod tests {
             if let Ok(Some((_, used))) = decode(&bytes) {
                 prop_assert!(used <= bytes.len());
             }
-            let messages = [Message { topic: b"t", payload: b"p", retain: false }];
-            let mut report = Report::<1>::new(&messages).expect("fits");
+            let message = Message { topic: b"t", payload: b"p", retain: false };
+            let mut session = Session::new(3).expect("fits");
             let mut out = [0u8; 64];
-            let _ = report.receive(&bytes, &mut out);
+            for piece in bytes.chunks(5) {
+                let _ = session.receive(piece);
+                let _ = session.publish(&mut out, &message);
+                prop_assert!(session.acknowledged() <= session.published());
+            }
         }
     }
 }

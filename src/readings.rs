@@ -8,13 +8,14 @@
 //!
 //! # Layout (19 words)
 //!
-//! Word 0 is the header; words 1..19 are nine entries of two words (8 bytes, little-endian).
+//! Word 0 is the header; words 1..19 are six entries of three words (12 bytes,
+//! little-endian): the reading's 8 bytes and the time it was taken.
 //!
 //! | Header bits | Field |
 //! |-------------|-------|
-//! | 0..8   | magic `0xA7` ([`RING_MAGIC`]) |
-//! | 8..12  | index of the oldest entry, 0..9 |
-//! | 12..16 | entries published, 0..=9 |
+//! | 0..8   | magic `0xA8` ([`RING_MAGIC`]; `0xA7` was the nine-entry format without times, which now reads as no queue) |
+//! | 8..12  | index of the oldest entry, 0..6 |
+//! | 12..16 | entries published, 0..=6 |
 //! | 16..32 | CRC-16/IBM-3740 of header bits 0..16 (two bytes) then every published entry, oldest first |
 //!
 //! | Entry byte | Field |
@@ -25,6 +26,7 @@
 //! | 4-5 | pressure, 0.1 hPa |
 //! | 6   | soil moisture, % (0..=100) |
 //! | 7   | battery, 20 mV (up to 5.1 V) |
+//! | 8-11 | when it was taken: the device clock in seconds (`report::ReportState::clock_s`) |
 //!
 //! A missing field is zero. Guarantees: an entry is written before the header word that
 //! publishes it, and a header word is written in one 32-bit access (atomic), so a reset or
@@ -42,11 +44,22 @@ use crate::rtc_layout::READINGS;
 use crate::rtc_record::{RtcError, RtcMemory};
 
 /// Readings the queue holds.
-pub const CAPACITY: usize = 9;
-/// Words of the queue: a header and two per entry.
-pub const RING_WORDS: usize = 1 + 2 * CAPACITY;
+pub const CAPACITY: usize = 6;
+/// Words per entry: the reading and its time.
+const ENTRY_WORDS: usize = 3;
+/// Words of the queue: a header and three per entry.
+pub const RING_WORDS: usize = 1 + ENTRY_WORDS * CAPACITY;
 /// Low byte of every valid header word.
-pub const RING_MAGIC: u8 = 0xA7;
+pub const RING_MAGIC: u8 = 0xA8;
+
+/// A queued reading and when it was taken (device clock, seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The measurements.
+    pub reading: Reading,
+    /// The device clock when they were taken.
+    pub taken_s: u32,
+}
 
 const CRC16: Crc<u16, NoTable> = Crc::<u16, NoTable>::new(&CRC_16_IBM_3740);
 
@@ -155,16 +168,26 @@ struct Header {
 }
 
 fn entry_word(index: usize) -> usize {
-    READINGS.start + 1 + 2 * index
+    READINGS.start + 1 + ENTRY_WORDS * index
 }
 
-fn read_entry(mem: &impl RtcMemory, index: usize) -> Result<[u8; 8], RtcError> {
-    let mut words = [0u32; 2];
+fn read_entry(mem: &impl RtcMemory, index: usize) -> Result<[u8; 12], RtcError> {
+    let mut words = [0u32; ENTRY_WORDS];
     mem.read_words(entry_word(index), &mut words)?;
-    let mut bytes = [0u8; 8];
-    bytes[..4].copy_from_slice(&words[0].to_le_bytes());
-    bytes[4..].copy_from_slice(&words[1].to_le_bytes());
+    let mut bytes = [0u8; 12];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
     Ok(bytes)
+}
+
+fn decode_entry(bytes: [u8; 12]) -> Option<Entry> {
+    let mut reading = [0u8; 8];
+    reading.copy_from_slice(&bytes[..8]);
+    Some(Entry {
+        reading: Reading::decode(reading)?,
+        taken_s: u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
+    })
 }
 
 /// The header word for `header` over the entries as they are in `mem`.
@@ -196,7 +219,7 @@ fn read_header(mem: &impl RtcMemory) -> Result<Header, RingError> {
         return Err(RingError::BadChecksum);
     }
     for i in 0..header.count {
-        if Reading::decode(read_entry(mem, (header.oldest + i) % CAPACITY)?).is_none() {
+        if decode_entry(read_entry(mem, (header.oldest + i) % CAPACITY)?).is_none() {
             return Err(RingError::BadEntry);
         }
     }
@@ -217,13 +240,13 @@ impl Ring {
     /// # Errors
     /// Why the queue is not usable; it then counts as empty (and [`Ring::push`] starts a new
     /// one).
-    pub fn read(mem: &impl RtcMemory) -> Result<heapless::Vec<Reading, CAPACITY>, RingError> {
+    pub fn read(mem: &impl RtcMemory) -> Result<heapless::Vec<Entry, CAPACITY>, RingError> {
         let header = read_header(mem)?;
         let mut out = heapless::Vec::new();
         for i in 0..header.count {
             let bytes = read_entry(mem, (header.oldest + i) % CAPACITY)?;
-            let reading = Reading::decode(bytes).ok_or(RingError::BadEntry)?;
-            let _ = out.push(reading);
+            let entry = decode_entry(bytes).ok_or(RingError::BadEntry)?;
+            let _ = out.push(entry);
         }
         Ok(out)
     }
@@ -234,7 +257,7 @@ impl Ring {
     ///
     /// # Errors
     /// The RTC access failed; what was published before stays readable.
-    pub fn push(mem: &mut impl RtcMemory, reading: &Reading) -> Result<(usize, bool), RtcError> {
+    pub fn push(mem: &mut impl RtcMemory, entry: &Entry) -> Result<(usize, bool), RtcError> {
         let mut header = match read_header(mem) {
             Ok(header) => header,
             Err(RingError::Rtc(e)) => return Err(e),
@@ -257,10 +280,11 @@ impl Ring {
             };
             write_header(mem, header)?;
         }
-        let e = reading.encode();
+        let e = entry.reading.encode();
         let words = [
             u32::from_le_bytes([e[0], e[1], e[2], e[3]]),
             u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+            entry.taken_s,
         ];
         mem.write_words(
             entry_word((header.oldest + header.count) % CAPACITY),
@@ -302,7 +326,14 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    fn reading(i: u8) -> Reading {
+    fn reading(i: u8) -> Entry {
+        Entry {
+            reading: plain(i),
+            taken_s: 600 * u32::from(i) + 7,
+        }
+    }
+
+    fn plain(i: u8) -> Reading {
         Reading {
             temperature_centi_c: Some(2150 + i16::from(i)),
             humidity_half_pct: Some(100 + i),
@@ -330,6 +361,11 @@ mod tests {
         for i in 0..CAPACITY as u8 {
             let pushed = Ring::push(&mut mem, &reading(i)).expect("push");
             assert_eq!(pushed, (usize::from(i) + 1, false));
+            assert_eq!(
+                Ring::read(&mem).expect("queue").last().map(|e| e.taken_s),
+                Some(600 * u32::from(i) + 7),
+                "its time kept"
+            );
         }
         assert_eq!(
             Ring::read(&mem).expect("queue").as_slice(),
@@ -339,13 +375,13 @@ mod tests {
                 .as_slice()
         );
         assert_eq!(
-            Ring::push(&mut mem, &reading(9)).expect("push"),
+            Ring::push(&mut mem, &reading(CAPACITY as u8)).expect("push"),
             (CAPACITY, true),
             "full: one dropped"
         );
         let queued = Ring::read(&mem).expect("queue");
         assert_eq!(queued.first(), Some(&reading(1)));
-        assert_eq!(queued.last(), Some(&reading(9)));
+        assert_eq!(queued.last(), Some(&reading(CAPACITY as u8)));
         Ring::drop_oldest(&mut mem, 4).expect("delivered");
         assert_eq!(Ring::read(&mem).expect("queue").first(), Some(&reading(5)));
         Ring::drop_oldest(&mut mem, 100).expect("delivered");
@@ -386,7 +422,7 @@ mod tests {
                 Ring::push(&mut mem, &reading(42)).expect("push");
                 let seen = Ring::read(&mem.mem).ok().unwrap_or_default();
                 // A full queue may also show the intermediate state: the oldest retired.
-                let retired: Vec<Reading> = old.iter().skip(1).copied().collect();
+                let retired: Vec<Entry> = old.iter().skip(1).copied().collect();
                 assert!(
                     seen == old
                         || seen == new
@@ -407,7 +443,7 @@ mod tests {
         let published: Vec<usize> = core::iter::once(READINGS.start)
             .chain((0..header.count).flat_map(|i| {
                 let w = entry_word((header.oldest + i) % CAPACITY);
-                [w, w + 1]
+                [w, w + 1, w + 2]
             }))
             .collect();
         for &word in &published {

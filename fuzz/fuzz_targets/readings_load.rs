@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ramkey::readings::{CAPACITY, Reading, Ring, RING_MAGIC};
+use ramkey::readings::{CAPACITY, Entry, Reading, Ring, RING_MAGIC};
 use ramkey::rtc_layout::READINGS;
 use ramkey::rtc_record::RamRtc;
 
@@ -29,12 +29,15 @@ fuzz_target!(|data: &[u8]| {
         .enumerate()
         .filter(|(i, _)| !READINGS.contains(i))
         .collect();
-    let extra = Reading {
-        temperature_centi_c: Some(-1234),
-        humidity_half_pct: None,
-        pressure_deci_hpa: Some(9876),
-        soil_pct: Some(55),
-        battery_20mv: None,
+    let extra = Entry {
+        reading: Reading {
+            temperature_centi_c: Some(-1234),
+            humidity_half_pct: None,
+            pressure_deci_hpa: Some(9876),
+            soil_pct: Some(55),
+            battery_20mv: None,
+        },
+        taken_s: 0xDEAD_BEEF,
     };
     let (queued, dropped) = Ring::push(&mut mem, &extra).expect("RAM accepts every write");
     let after = Ring::read(&mem).expect("a pushed queue is valid");

@@ -35,8 +35,8 @@ pub(crate) const fn new_timer() -> wifi_sys::ETSTimer {
     }
 }
 
-/// Most distinct timers the firmware arms (lifecycle and setup together use six).
-const MAX_TIMERS: usize = 8;
+/// Most distinct timers the firmware arms (lifecycle, setup and the report use eight).
+const MAX_TIMERS: usize = 10;
 
 /// Every timer ever armed, so that [`disarm_all`] can stop them before a restart or sleep.
 static ARMED: Global<[Option<&'static Global<wifi_sys::ETSTimer>>; MAX_TIMERS]> =

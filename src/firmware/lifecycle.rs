@@ -11,7 +11,6 @@ use core::ffi::c_void;
 
 use zeroize::Zeroize;
 
-use super::deep_sleep;
 use super::global::{Global, arm, disarm, new_timer};
 use super::power;
 use super::rtc::SdkRtc;
@@ -27,8 +26,6 @@ use crate::sensors::WarmUp;
 const BOOT_STATE_WORD: usize = crate::rtc_layout::BOOT_STATE.start;
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT_MS: u32 = 20_000;
-/// The garden-sensor cycle: how long to sleep between two reports.
-const REPORT_PERIOD_MICROS: u64 = 10 * 60 * 1_000_000;
 
 const EVENT_STAMODE_CONNECTED: u32 = 0;
 const EVENT_STAMODE_DISCONNECTED: u32 = 1;
@@ -220,6 +217,10 @@ fn execute(plan: boot::BootPlan, record: RecordState, loaded: Result<Credentials
         if let Err(e) = rtc_record::wipe(&mut SdkRtc) {
             error!("record wipe failed: {}", e);
         }
+        // The broker settings (with their password) follow the WiFi record's trust policy.
+        if let Err(e) = crate::settings::wipe(&mut SdkRtc) {
+            error!("settings wipe failed: {}", e);
+        }
     }
     let saved = save_state(plan.state);
     match plan.mode {
@@ -241,7 +242,7 @@ fn execute(plan: boot::BootPlan, record: RecordState, loaded: Result<Credentials
         }
         Mode::BackoffSleep { micros } => {
             info!("backing off: deep sleep {} s", micros / 1_000_000);
-            deep_sleep(micros);
+            super::report::sleep_keeping_time(micros);
         }
     }
 }
@@ -396,7 +397,7 @@ fn finish(success: bool) {
                 "backing off: deep sleep {} s, record kept",
                 micros / 1_000_000
             );
-            deep_sleep(micros);
+            super::report::sleep_keeping_time(micros);
         }
     }
 }
@@ -534,18 +535,6 @@ fn finish_reading(
             reading.pressure_deci_hpa.map_or(-1, i32::from)
         );
     }
-    // Queued in RTC memory until a report delivers it (the report issue): kept through deep
-    // sleep, the oldest giving way after nine.
-    let mut rtc = SdkRtc;
-    match crate::readings::Ring::push(&mut rtc, &reading) {
-        Ok((queued, dropped)) => {
-            info!(
-                "report: no collector configured; {} readings queued{}",
-                queued,
-                if dropped { ", the oldest dropped" } else { "" }
-            );
-        }
-        Err(e) => warn!("sensor: the reading could not be queued ({})", e),
-    }
-    deep_sleep(REPORT_PERIOD_MICROS);
+    // Queued in RTC memory with its time, then reported with whatever waited (`report`).
+    super::report::deliver(reading);
 }

@@ -14,6 +14,7 @@ mod hal;
 mod libc;
 mod lifecycle;
 mod power;
+mod report;
 mod rt;
 mod rtc;
 mod setup;

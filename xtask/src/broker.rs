@@ -52,8 +52,16 @@ fn mosquitto_binary() -> PathBuf {
 
 /// Starts Mosquitto (installing it first if needed) and waits until it accepts connections.
 pub fn start() -> Result<Broker, String> {
+    start_on(None)
+}
+
+/// Starts Mosquitto on `port` (a broker coming back where it was), or on a free port.
+pub fn start_on(port: Option<u16>) -> Result<Broker, String> {
     setup::ensure_mosquitto()?;
-    let port = free_port()?;
+    let port = match port {
+        Some(port) => port,
+        None => free_port()?,
+    };
     let dir = util::out_dir().join(format!("mosquitto-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let readable = |path: &PathBuf, mode: u32| {

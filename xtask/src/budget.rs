@@ -58,20 +58,30 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// the lx106 has no FPU), then the ads1x1x 0.3 driver for the battery's ADC (about 1 KB).
 /// SDK production then measured 68,822, development 76,579; emulated 78,156 and 70,767. An integer-only driver would save most of the float code; none that
 /// is maintained for embedded-hal 1.0 was found (GARDEN.md's list).
+///
+/// Flash raised with the report (issue 13): the MQTT session, the broker settings record and
+/// its validation, the report state, the discovery payloads (written without `core::fmt`,
+/// which production otherwise leaves out: with it the image was 10 KB larger) and the
+/// espconn glue (`firmware::report`, 4.6 KB). SDK production then measured 81,532 B flash and
+/// 10,118 B DRAM (41,096 B heap left: the ceiling and the floor hold), development 90,853 and
+/// 17,038; emulated 93,474 / 19,050 and 84,284 / 12,109. The development DRAM ceiling and
+/// heap floor give way by 1.5 KiB: the report's log lines and error texts (all `.rodata`
+/// is DRAM) and its state (the run, the connection's espconn) in `.bss`; production, which
+/// ships, keeps both limits.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
         // own record of every request it served (two log lines, 83 B of format text, which
         // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
-            flash: 76 * 1024,
+            flash: 92 * 1024,
             iram: 1024,
-            dram: 15 * 1024 + 256,
-            heap_left: Some(35_000),
+            dram: 17 * 1024 + 256,
+            heap_left: Some(33_500),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
         (true, true) => Budget {
-            flash: 68 * 1024,
+            flash: 82 * 1024,
             iram: 1024,
             dram: 10_547,
             heap_left: Some(40_000),
@@ -80,13 +90,13 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
         // code shares merged constants with ramkey's, which the report has to leave in
         // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
-            flash: 77 * 1024,
+            flash: 94 * 1024,
             iram: 1024,
-            dram: 17 * 1024 + 512,
+            dram: 19 * 1024 + 256,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 70 * 1024,
+            flash: 84 * 1024,
             iram: 1024,
             dram: 12 * 1024 + 512,
             heap_left: None,

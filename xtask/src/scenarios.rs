@@ -370,16 +370,26 @@ pub fn readings_queued(elf: &Path) -> Result<(), String> {
                 "I boot: record Valid",
                 said,
                 &format!("I sensor: soil {percent} % (adc {adc}), battery {battery_said} x 20 mV"),
-                &format!(
-                    "I report: no collector configured; {} readings queued",
-                    queued.len()
-                ),
+                &format!("I report: {} readings queued", queued.len()),
+                "I report: no collector configured (no broker settings)",
             ],
         )?;
         rtc = rtc_words(&saved_rtc(&out)?);
         let ring = Ring::read(&rtc).map_err(|e| format!("queue unreadable: {e:?}"))?;
         let near = |got: Option<i32>, want: i32| got.is_some_and(|g| (g - want).abs() <= 1);
-        for (k, (reading, &(percent, answers))) in ring.iter().zip(&queued).enumerate() {
+        // Each reading's time on the device clock: a 600 s sleep and the time awake apart.
+        let times: Vec<u32> = ring.iter().map(|e| e.taken_s).collect();
+        if times
+            .windows(2)
+            .any(|w| !(600..700).contains(&w[1].wrapping_sub(w[0])))
+        {
+            return Err(format!(
+                "reading times {times:?}: expected one report period (600 s) and a few seconds awake apart"
+            ));
+        }
+        for (k, (reading, &(percent, answers))) in
+            ring.iter().map(|e| e.reading).zip(&queued).enumerate()
+        {
             let i2c_ok = if answers {
                 near(reading.temperature_centi_c.map(i32::from), climate.0)
                     && near(reading.humidity_half_pct.map(i32::from), climate.1)

@@ -246,3 +246,225 @@ pub fn lockout(elf: &Path) -> Result<(), String> {
     run.running.kill()?;
     Ok(())
 }
+
+/// One wake of a set-up garden sensor behind the bridge: boots with `rtc`, waits for its deep
+/// sleep, and returns the outcome and the relay's record.
+fn report_wake(
+    elf: &Path,
+    dir: &Path,
+    rtc: &ramkey::rtc_record::RamRtc,
+    networks: &[crate::qemu::ScriptedNetwork],
+) -> Result<(crate::qemu::Outcome, Vec<String>), String> {
+    let scenario = Scenario {
+        reset_reason: 5,
+        work_dir: Some(dir.to_path_buf()),
+        rtc: Some(super::rtc_bytes(rtc)),
+        networks: networks.to_vec(),
+        bridge: Some(crate::bridge::PortMap::default()),
+        adc: Some(450),
+        ..Scenario::default()
+    };
+    let mut running = qemu::spawn(elf, &scenario, Echo::Quiet)?;
+    let started = std::time::Instant::now();
+    while !running.exited() && started.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let relay = running.relay().map(|r| r.log()).unwrap_or_default();
+    let outcome = running.finish(Duration::from_secs(1))?;
+    super::every_boot(&outcome.console)?;
+    if outcome.status != EXIT_DEEP_SLEEP {
+        return Err(format!(
+            "expected a deep sleep, got exit {}:\n{}",
+            outcome.status, outcome.console
+        ));
+    }
+    Ok((outcome, relay))
+}
+
+fn said<'a>(console: &'a str, prefix: &str) -> Result<&'a str, String> {
+    console
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .ok_or_else(|| format!("the firmware never said {prefix:?}:\n{console}"))
+}
+
+/// The garden sensor reports to a real Mosquitto through the bridge, across wakes: the first
+/// report after setup (discovery, state), a warm wake (the cached address, state only), the
+/// broker down for two wakes (readings kept, back-off) and back (every queued reading
+/// arrives, oldest first, with its age), a wrong password (refused, back-off, no setup, WiFi
+/// record intact). `mosquitto_sub` checks what the broker delivered; the flash holds neither
+/// the WiFi secrets nor the MQTT password.
+pub fn report(elf: &Path) -> Result<(), String> {
+    use ramkey::readings::Ring;
+    use ramkey::settings::{self, BrokerSettings};
+    let garden = super::Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = super::prepare("bridged-report")?;
+    let broker = crate::broker::start()?;
+    let port = broker.port;
+    let mut rtc = ramkey::rtc_record::RamRtc::filled(0xA5A5_A5A5);
+    ramkey::rtc_record::store(&mut rtc, &garden.credentials()?).map_err(|e| e.to_string())?;
+    let setup = BrokerSettings::new(
+        b"broker.lan",
+        port,
+        crate::broker::USER.as_bytes(),
+        Some(crate::broker::PASSWORD.as_bytes()),
+        600,
+    )
+    .map_err(|e| e.to_string())?;
+    settings::store(&mut rtc, &setup).map_err(|e| e.to_string())?;
+    let networks = vec![garden.scripted(None)];
+    let topics = [
+        "homeassistant/sensor/+/+/config",
+        "ramkey/+/state",
+        "ramkey/+/history",
+    ];
+
+    // 1: the first report: five configs and the state; the name looked up once.
+    let sub = crate::broker::subscribe(&broker, &topics, 6, 60)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (first, relay) = report_wake(elf, &dir, &rtc, &networks)?;
+    said(
+        &first.console,
+        "I report: delivered 1 readings in 6 messages",
+    )?;
+    if !relay.iter().any(|l| l.contains("resolve \"broker.lan\"")) {
+        return Err(format!(
+            "the first wake never looked the broker up:\n{}",
+            relay.join("\n")
+        ));
+    }
+    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
+        .into_owned();
+    let configs = seen.lines().filter(|l| l.contains("/config {")).count();
+    let state = seen
+        .lines()
+        .find(|l| l.starts_with("ramkey/") && l.contains("/state "))
+        .ok_or_else(|| format!("no state arrived:\n{seen}"))?;
+    let json: serde_json::Value = serde_json::from_str(state.split_once(' ').map_or("", |s| s.1))
+        .map_err(|e| format!("{state}: {e}"))?;
+    if configs != 5 || json["soil"] != 50 || json["temperature"].as_f64().is_none() {
+        return Err(format!(
+            "expected 5 configs and a state with 50 % soil and a temperature:\n{seen}"
+        ));
+    }
+    for line in seen.lines().filter(|l| l.contains("/config {")) {
+        let config: serde_json::Value =
+            serde_json::from_str(line.split_once(' ').map_or("", |s| s.1))
+                .map_err(|e| e.to_string())?;
+        if config["exp_aft"] != 1800
+            || config["stat_t"].as_str() != state.split_once(' ').map(|s| s.0)
+        {
+            return Err(format!(
+                "a config not as Home Assistant documents it: {line}"
+            ));
+        }
+    }
+    rtc = super::rtc_words(&first.rtc.clone().ok_or("no RTC saved")?);
+    if Ring::read(&rtc).map(|q| q.len()) != Ok(0) {
+        return Err("the delivered reading is still queued".to_owned());
+    }
+
+    // 2: a warm wake: the cached address (no lookup), no discovery, the state only.
+    let (warm, relay) = report_wake(elf, &dir, &rtc, &networks)?;
+    said(
+        &warm.console,
+        "I report: delivered 1 readings in 1 messages",
+    )?;
+    if relay.iter().any(|l| l.contains("resolve")) {
+        return Err(format!(
+            "the warm wake looked the name up again:\n{}",
+            relay.join("\n")
+        ));
+    }
+    rtc = super::rtc_words(&warm.rtc.clone().ok_or("no RTC saved")?);
+
+    // 3: the broker away for two wakes: readings kept, the second sleep backs off.
+    drop(broker);
+    for (wake, sleep) in [(1, 600), (2, 1200)] {
+        let (down, _) = report_wake(elf, &dir, &rtc, &networks)?;
+        said(
+            &down.console,
+            &format!(
+                "W report: failed (connection error); {wake} readings kept, next try in {sleep} s"
+            ),
+        )?;
+        if down.console.contains("setup mode") {
+            return Err(format!("a broker away opened setup:\n{}", down.console));
+        }
+        rtc = super::rtc_words(&down.rtc.clone().ok_or("no RTC saved")?);
+        ramkey::rtc_record::load(&rtc).map_err(|e| format!("the WiFi record was lost: {e}"))?;
+    }
+
+    // 4: back: the two kept readings on the history topic, oldest first, and the state.
+    let broker = crate::broker::start_on(Some(port))?;
+    let sub = crate::broker::subscribe(&broker, &["ramkey/+/history", "ramkey/+/state"], 3, 60)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (back, _) = report_wake(elf, &dir, &rtc, &networks)?;
+    said(
+        &back.console,
+        "I report: delivered 3 readings in 3 messages",
+    )?;
+    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
+        .into_owned();
+    let ages: Vec<u64> = seen
+        .lines()
+        .filter(|l| l.contains("/history "))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.split_once(' ')?.1).ok())
+        .filter_map(|j| j["age_s"].as_u64())
+        .collect();
+    // Taken 600 + 1200 s and 1200 s (plus the time awake) before this report.
+    let ok = ages.len() == 2 && (1800..1900).contains(&ages[0]) && (1200..1300).contains(&ages[1]);
+    if !ok || !seen.contains("/state ") {
+        return Err(format!(
+            "expected two history readings, oldest first, 1800 s and 1200 s old, then the state:\n{seen}"
+        ));
+    }
+    rtc = super::rtc_words(&back.rtc.clone().ok_or("no RTC saved")?);
+
+    // 5: a wrong password: refused, backed off, no setup, the WiFi record intact.
+    let wrong = BrokerSettings::new(
+        b"broker.lan",
+        port,
+        crate::broker::USER.as_bytes(),
+        Some(b"not the password"),
+        600,
+    )
+    .map_err(|e| e.to_string())?;
+    settings::store(&mut rtc, &wrong).map_err(|e| e.to_string())?;
+    let (refused, _) = report_wake(elf, &dir, &rtc, &networks)?;
+    said(
+        &refused.console,
+        "W report: the broker refused the login (code 5)",
+    )
+    .or_else(|_| {
+        said(
+            &refused.console,
+            "W report: the broker refused the login (code 4)",
+        )
+    })?;
+    said(
+        &refused.console,
+        "W report: failed (login refused); 1 readings kept, next try in 600 s",
+    )?;
+    if refused.console.contains("setup mode") {
+        return Err(format!(
+            "a refused login opened setup:\n{}",
+            refused.console
+        ));
+    }
+    let after = super::rtc_words(&refused.rtc.clone().ok_or("no RTC saved")?);
+    ramkey::rtc_record::load(&after).map_err(|e| format!("the WiFi record was lost: {e}"))?;
+    drop(broker);
+
+    super::flash_is_clean(&dir, &[&garden])?;
+    let flash = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
+    for secret in [crate::broker::PASSWORD.as_bytes(), b"not the password"] {
+        if flash.windows(secret.len()).any(|w| w == secret) {
+            return Err("the MQTT password is in flash".to_owned());
+        }
+    }
+    println!(
+        "        5 wakes against Mosquitto on 127.0.0.1:{port}: discovery + state, warm wake without lookup, 2 wakes away (back-off 600, 1200 s), 3 readings delivered (history ages {ages:?} s), a wrong password refused; no MQTT password in flash"
+    );
+    Ok(())
+}

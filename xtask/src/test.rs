@@ -145,6 +145,10 @@ pub fn run_all(filter: &str) -> Result<(), String> {
                         crate::scenarios::bridged::dns(elf)
                     });
                     report.check(
+                        "bridged: the firmware reports to a real Mosquitto across wakes (discovery, warm wake, broker away and back, wrong password)",
+                        || crate::scenarios::bridged::report(elf),
+                    );
+                    report.check(
                         "bridged: hostile HTTP clients against the firmware; GET / served after each",
                         || crate::scenarios::bridged::hostile(elf),
                     );
@@ -831,13 +835,14 @@ fn fuzz_smoke() -> Result<(), String> {
     Ok(())
 }
 
-/// One report through ramkey's sans-IO MQTT core (`ramkey::mqtt`) over a host socket.
+/// One report through ramkey's sans-IO MQTT core (`ramkey::mqtt`) over a host socket: one
+/// publication written at a time, as the firmware does.
 fn report_over_tcp(
     port: u16,
     password: &str,
     messages: &[ramkey::mqtt::Message<'_>],
 ) -> Result<ramkey::mqtt::Event, String> {
-    use ramkey::mqtt::{Event, MqttPassword, Report, encode_connect};
+    use ramkey::mqtt::{Event, MqttPassword, Session, encode_connect, encode_disconnect};
     use std::io::{Read, Write};
     let mut stream =
         std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -845,8 +850,7 @@ fn report_over_tcp(
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     let secret = MqttPassword::new(password.as_bytes()).ok_or("password too long")?;
-    // All publications go out together after CONNACK (five discovery configs are about 2 KB).
-    let mut out = [0u8; 4096];
+    let mut out = [0u8; 1024];
     let n = encode_connect(
         &mut out,
         b"ramkey-test",
@@ -856,19 +860,26 @@ fn report_over_tcp(
     )
     .map_err(|e| format!("{e:?}"))?;
     stream.write_all(&out[..n]).map_err(|e| e.to_string())?;
-    let mut report = Report::<8>::new(messages).ok_or("too many messages")?;
+    let mut session = Session::new(messages.len()).ok_or("too many messages")?;
     let mut buffer = [0u8; 256];
     loop {
+        while session.wants_message() {
+            let message = &messages[session.published()];
+            let k = session
+                .publish(&mut out, message)
+                .map_err(|e| format!("{e:?}"))?;
+            stream.write_all(&out[..k]).map_err(|e| e.to_string())?;
+        }
         let n = stream.read(&mut buffer).map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("the broker closed the connection".to_owned());
         }
-        match report.receive(&buffer[..n], &mut out) {
-            Event::Waiting => {}
-            Event::Send(k) => stream.write_all(&out[..k]).map_err(|e| e.to_string())?,
-            Event::Done(k) => {
+        match session.receive(&buffer[..n]) {
+            Event::Waiting | Event::Accepted => {}
+            Event::Done => {
+                let k = encode_disconnect(&mut out).map_err(|e| format!("{e:?}"))?;
                 stream.write_all(&out[..k]).map_err(|e| e.to_string())?;
-                return Ok(Event::Done(k));
+                return Ok(Event::Done);
             }
             other => return Ok(other),
         }
@@ -922,7 +933,7 @@ fn mqtt_against_mosquitto() -> Result<(), String> {
     )?;
     std::thread::sleep(std::time::Duration::from_millis(700));
     match report_over_tcp(broker.port, crate::broker::PASSWORD, &messages)? {
-        Event::Done(_) => {}
+        Event::Done => {}
         other => return Err(format!("the report ended with {other:?}")),
     }
     let output = sub.wait_with_output().map_err(|e| e.to_string())?;
