@@ -254,6 +254,7 @@ fn report_wake(
     dir: &Path,
     rtc: &ramkey::rtc_record::RamRtc,
     networks: &[crate::qemu::ScriptedNetwork],
+    i2c: u32,
 ) -> Result<(crate::qemu::Outcome, Vec<String>), String> {
     let scenario = Scenario {
         reset_reason: 5,
@@ -262,6 +263,7 @@ fn report_wake(
         networks: networks.to_vec(),
         bridge: Some(crate::bridge::PortMap::default()),
         adc: Some(450),
+        i2c,
         ..Scenario::default()
     };
     let mut running = qemu::spawn(elf, &scenario, Echo::Quiet)?;
@@ -322,7 +324,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
     // 1: the first report: five configs and the state; the name looked up once.
     let sub = crate::broker::subscribe(&broker, &topics, 6, 60)?;
     std::thread::sleep(Duration::from_millis(500));
-    let (first, relay) = report_wake(elf, &dir, &rtc, &networks)?;
+    let (first, relay) = report_wake(elf, &dir, &rtc, &networks, 0)?;
     said(
         &first.console,
         "I report: delivered 1 readings in 6 messages",
@@ -364,12 +366,21 @@ pub fn report(elf: &Path) -> Result<(), String> {
         return Err("the delivered reading is still queued".to_owned());
     }
 
-    // 2: a warm wake: the cached address (no lookup), no discovery, the state only.
-    let (warm, relay) = report_wake(elf, &dir, &rtc, &networks)?;
+    // 2: a warm wake with the BME280 and the battery's ADC missing: the cached address (no
+    // lookup), no discovery, a state with the soil and nothing made up for the rest.
+    // The broker first hands out the state retained from wake 1, then the new one.
+    let sub = crate::broker::subscribe(&broker, &["ramkey/+/state"], 2, 60)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (warm, relay) = report_wake(elf, &dir, &rtc, &networks, 1 | 16)?;
     said(
         &warm.console,
         "I report: delivered 1 readings in 1 messages",
     )?;
+    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
+        .into_owned();
+    if !seen.trim_end().ends_with(" {\"soil\":50}") {
+        return Err(format!("expected a state with the soil only:\n{seen}"));
+    }
     if relay.iter().any(|l| l.contains("resolve")) {
         return Err(format!(
             "the warm wake looked the name up again:\n{}",
@@ -381,7 +392,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
     // 3: the broker away for two wakes: readings kept, the second sleep backs off.
     drop(broker);
     for (wake, sleep) in [(1, 600), (2, 1200)] {
-        let (down, _) = report_wake(elf, &dir, &rtc, &networks)?;
+        let (down, _) = report_wake(elf, &dir, &rtc, &networks, 0)?;
         said(
             &down.console,
             &format!(
@@ -395,11 +406,12 @@ pub fn report(elf: &Path) -> Result<(), String> {
         ramkey::rtc_record::load(&rtc).map_err(|e| format!("the WiFi record was lost: {e}"))?;
     }
 
-    // 4: back: the two kept readings on the history topic, oldest first, and the state.
+    // 4: back: the two kept readings on the history topic, oldest first, and the state (the
+    // subscriber sees the state retained from wake 2 first: four messages).
     let broker = crate::broker::start_on(Some(port))?;
-    let sub = crate::broker::subscribe(&broker, &["ramkey/+/history", "ramkey/+/state"], 3, 60)?;
+    let sub = crate::broker::subscribe(&broker, &["ramkey/+/history", "ramkey/+/state"], 4, 60)?;
     std::thread::sleep(Duration::from_millis(500));
-    let (back, _) = report_wake(elf, &dir, &rtc, &networks)?;
+    let (back, _) = report_wake(elf, &dir, &rtc, &networks, 0)?;
     said(
         &back.console,
         "I report: delivered 3 readings in 3 messages",
@@ -414,7 +426,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
         .collect();
     // Taken 600 + 1200 s and 1200 s (plus the time awake) before this report.
     let ok = ages.len() == 2 && (1800..1900).contains(&ages[0]) && (1200..1300).contains(&ages[1]);
-    if !ok || !seen.contains("/state ") {
+    if !ok || !seen.lines().last().is_some_and(|l| l.contains("/state ")) {
         return Err(format!(
             "expected two history readings, oldest first, 1800 s and 1200 s old, then the state:\n{seen}"
         ));
@@ -431,7 +443,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     settings::store(&mut rtc, &wrong).map_err(|e| e.to_string())?;
-    let (refused, _) = report_wake(elf, &dir, &rtc, &networks)?;
+    let (refused, _) = report_wake(elf, &dir, &rtc, &networks, 0)?;
     said(
         &refused.console,
         "W report: the broker refused the login (code 5)",
@@ -464,7 +476,66 @@ pub fn report(elf: &Path) -> Result<(), String> {
         }
     }
     println!(
-        "        5 wakes against Mosquitto on 127.0.0.1:{port}: discovery + state, warm wake without lookup, 2 wakes away (back-off 600, 1200 s), 3 readings delivered (history ages {ages:?} s), a wrong password refused; no MQTT password in flash"
+        "        6 wakes against Mosquitto on 127.0.0.1:{port}: discovery + state, warm wake without lookup or BME280 (soil only), 2 wakes away (back-off 600, 1200 s), 3 readings delivered (history ages {ages:?} s), a wrong password refused; no MQTT password in flash"
+    );
+    Ok(())
+}
+
+/// The production image (no console) reports like the development one: one wake after setup
+/// delivers discovery and the state to a real Mosquitto, and the firmware prints nothing.
+pub fn report_production(elf: &Path) -> Result<(), String> {
+    use ramkey::settings::{self, BrokerSettings};
+    let garden = super::Network::new("Garden", "correct horse battery", 1, 6)?;
+    let dir = super::prepare("bridged-report-production")?;
+    let broker = crate::broker::start()?;
+    let mut rtc = ramkey::rtc_record::RamRtc::filled(0);
+    ramkey::rtc_record::store(&mut rtc, &garden.credentials()?).map_err(|e| e.to_string())?;
+    let setup = BrokerSettings::new(
+        b"broker.lan",
+        broker.port,
+        crate::broker::USER.as_bytes(),
+        Some(crate::broker::PASSWORD.as_bytes()),
+        600,
+    )
+    .map_err(|e| e.to_string())?;
+    settings::store(&mut rtc, &setup).map_err(|e| e.to_string())?;
+    let sub = crate::broker::subscribe(
+        &broker,
+        &["homeassistant/sensor/+/+/config", "ramkey/+/state"],
+        6,
+        60,
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (outcome, _) = report_wake(elf, &dir, &rtc, &[garden.scripted(None)], 0)?;
+    let printed: Vec<&str> = outcome
+        .console
+        .lines()
+        .filter(|l| !l.starts_with("emu: ") && !l.trim().is_empty())
+        .collect();
+    if !printed.is_empty() {
+        return Err(format!(
+            "the production image printed:\n{}",
+            printed.join("\n")
+        ));
+    }
+    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
+        .into_owned();
+    let configs = seen.lines().filter(|l| l.contains("/config {")).count();
+    if configs != 5
+        || !seen
+            .lines()
+            .any(|l| l.contains("/state {") && l.contains("\"soil\":50"))
+    {
+        return Err(format!(
+            "expected 5 configs and the state from the production image:\n{seen}"
+        ));
+    }
+    let after = super::rtc_words(&outcome.rtc.clone().ok_or("no RTC saved")?);
+    if ramkey::readings::Ring::read(&after).map(|q| q.len()) != Ok(0) {
+        return Err("the production image kept a delivered reading".to_owned());
+    }
+    println!(
+        "        silent: 5 configs and the state delivered, nothing printed, the queue emptied"
     );
     Ok(())
 }

@@ -143,6 +143,12 @@ pub fn canaries() -> Vec<Canary> {
             scenario: super::readings_queued,
             holds: false,
         },
+        Canary {
+            name: "the report sends before lwIP acknowledged its last send",
+            features: &["canary-report-send-without-wait"],
+            scenario: super::bridged::report,
+            holds: false,
+        },
     ]
 }
 

@@ -97,6 +97,13 @@ pub fn run_all(filter: &str) -> Result<(), String> {
                 || crate::production::console_output(dev, prod),
             );
             report.check(
+                "production: bridged, the silent image reports to a real Mosquitto",
+                || {
+                    let elf = prod.emu_elf.as_ref().ok_or("not an emulated build")?;
+                    crate::scenarios::bridged::report_production(elf)
+                },
+            );
+            report.check(
                 "size: ramkey's share within its budgets (production)",
                 || checks::size_report(prod).and_then(|r| crate::budget::check(prod, &r)),
             );
