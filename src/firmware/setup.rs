@@ -871,8 +871,18 @@ unsafe extern "C" fn on_dns(arg: *mut c_void, data: *mut c_char, len: u16) {
 
 /// Starts a connection test for a request the portal accepted.
 fn begin_test(request: ConnectRequest) {
-    let ConnectRequest { ssid, key } = request;
+    let ConnectRequest { ssid, key, broker } = request;
     info!("setup: testing the network");
+    // The broker goes to RTC memory now (not into setup's DRAM, which is scarce): before the
+    // WiFi record, which only a successful test writes, and wiped again if the test fails.
+    let kept = match &broker {
+        Some(broker) => crate::settings::store(&mut SdkRtc, broker),
+        None => crate::settings::wipe(&mut SdkRtc).map_err(crate::settings::SettingsError::Rtc),
+    };
+    drop(broker);
+    if let Err(e) = kept {
+        error!("setup: broker settings not stored: {}", e);
+    }
     match key {
         ConnectKey::Open => {
             let started_ms = now_ms();
@@ -1016,6 +1026,7 @@ fn finish_test(result: Result<[u8; 4], Failure>) {
                 cache,
                 ip: IpConfig::None,
             };
+            // The broker's settings are in RTC memory since the test started.
             match rtc_record::store(&mut SdkRtc, &credentials) {
                 Ok(()) => {
                     info!("setup: connected; credentials kept in RTC memory");
@@ -1032,6 +1043,9 @@ fn finish_test(result: Result<[u8; 4], Failure>) {
         }
         Err(failure) => {
             warn!("setup: connection test failed: {:?}", failure);
+            if let Err(e) = crate::settings::wipe(&mut SdkRtc) {
+                error!("setup: broker settings not wiped: {}", e);
+            }
             // SAFETY: plain call: stop the SDK's own retries.
             unsafe { wifi_sys::wifi_station_disconnect() };
             drop(key);

@@ -2,7 +2,10 @@
 //!
 //! Fields: `net` is the chosen network's SSID as hex (any SSID bytes survive the round trip
 //! through HTML), or `other` for a hidden network whose name is in the field `other`; `pass`
-//! is the passphrase. Unknown fields are ignored; the first of a repeated field counts.
+//! is the passphrase. The broker: `mqtt` its host (empty: no broker, the readings wait in the
+//! queue), `mport` its port (empty: 1883), `muser` the user name, `mpass` the password
+//! (empty: none), `period` the report period in minutes (empty: 10). Unknown fields are
+//! ignored; the first of a repeated field counts.
 
 use zeroize::Zeroize;
 
@@ -12,6 +15,11 @@ use crate::flash_text::FlashText;
 use crate::psk::PassphraseError;
 use crate::rtc_record::{SSID_MAX_LEN, Ssid};
 use crate::secret::{PASSPHRASE_MAX_LEN, Passphrase};
+use crate::settings::{self, BrokerSettings, SettingsError};
+
+/// Bytes of a typed broker field kept for the page (as typed, a little past the host's and
+/// user name's limit so an overlong one shows as typed; the setup's responses live in DRAM).
+pub(super) const BROKER_KEPT: usize = settings::HOST_MAX_LEN + 8;
 
 /// Bytes of a typed hidden-network name kept for the page: a name over the 32-byte limit is
 /// shown again as typed (up to three times the limit, cut at a character boundary), so the
@@ -24,6 +32,17 @@ pub(super) struct Kept {
     pub(super) choice: Choice,
     /// The hidden network's name as typed (at most [`OTHER_KEPT`] bytes kept).
     pub(super) other: heapless::Vec<u8, OTHER_KEPT>,
+    /// The broker's host, port, user name and period as typed (never its password).
+    pub(super) broker: BrokerKept,
+}
+
+/// The broker fields as typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct BrokerKept {
+    pub(super) host: heapless::Vec<u8, BROKER_KEPT>,
+    pub(super) port: heapless::Vec<u8, 6>,
+    pub(super) user: heapless::Vec<u8, BROKER_KEPT>,
+    pub(super) period: heapless::Vec<u8, 6>,
 }
 
 /// Which radio button was selected.
@@ -39,6 +58,7 @@ impl Kept {
         Kept {
             choice: Choice::None,
             other: heapless::Vec::new(),
+            broker: Default::default(),
         }
     }
 
@@ -84,6 +104,7 @@ pub(super) enum Problem {
     PassphraseNeeded,
     OpenNetworkWithPassphrase,
     Passphrase(PassphraseError),
+    Broker(SettingsError),
 }
 
 impl Problem {
@@ -122,6 +143,22 @@ impl Problem {
             Problem::Passphrase(PassphraseError::NotHex) => {
                 flash_text!("A 64-character passphrase must be a key in hex digits (0-9, a-f).")
             }
+            Problem::Broker(SettingsError::BadHost) => flash_text!(
+                "The broker must be a host name (letters, digits, dots, hyphens) or an IPv4 address, at most 32 characters."
+            ),
+            Problem::Broker(SettingsError::BadPort) => {
+                flash_text!("The broker's port must be a number from 1 to 65535.")
+            }
+            Problem::Broker(SettingsError::BadUser) => flash_text!(
+                "The MQTT user name may have at most 32 letters, digits or punctuation, no spaces."
+            ),
+            Problem::Broker(SettingsError::BadPassword) => {
+                flash_text!("The MQTT password may have at most 64 bytes, and needs a user name.")
+            }
+            Problem::Broker(SettingsError::BadPeriod) => {
+                flash_text!("The report period must be 1 to 60 minutes.")
+            }
+            Problem::Broker(_) => flash_text!("The broker settings were not understood."),
         }
     }
 }
@@ -264,5 +301,85 @@ pub(super) fn validate(body: &[u8], scan: &ScanList) -> Result<ConnectRequest, (
             }
         }
     };
-    Ok(ConnectRequest { ssid, key })
+    let broker = broker(body, &mut kept).map_err(|p| (p, kept.clone()))?;
+    Ok(ConnectRequest { ssid, key, broker })
+}
+
+fn keep<const N: usize>(into: &mut heapless::Vec<u8, N>, typed: &[u8]) {
+    into.clear();
+    let _ = into.extend_from_slice(cut_at_boundary(typed, N));
+}
+
+/// A decimal number of at most five digits, or `None`.
+fn number(text: &[u8]) -> Option<u32> {
+    (!text.is_empty() && text.len() <= 5 && text.iter().all(u8::is_ascii_digit))
+        .then(|| text.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0')))
+}
+
+/// Keeps the typed broker fields for the page, then validates them: `None` when no broker is
+/// given (every broker field empty).
+fn broker(body: &[u8], kept: &mut Kept) -> Result<Option<BrokerSettings>, Problem> {
+    let mut fields = [[0u8; BROKER_KEPT + 1]; 4];
+    let mut lens = [0usize; 4];
+    for (i, name) in [&b"mqtt"[..], b"mport", b"muser", b"period"]
+        .iter()
+        .enumerate()
+    {
+        lens[i] = match field(body, name).map(|v| decode_into(v, &mut fields[i])) {
+            None => 0,
+            Some(Some(len)) => len,
+            Some(None) => return Err(Problem::Encoding),
+        };
+        let typed = &fields[i][..lens[i].min(BROKER_KEPT)];
+        let b = &mut kept.broker;
+        match i {
+            0 => keep(&mut b.host, typed),
+            1 => keep(&mut b.port, typed),
+            2 => keep(&mut b.user, typed),
+            _ => keep(&mut b.period, typed),
+        }
+    }
+    let mut password = [0u8; crate::mqtt::PASSWORD_MAX_LEN + 1];
+    let password_len = match field(body, b"mpass").map(|v| decode_into(v, &mut password)) {
+        None => 0,
+        Some(Some(len)) => len,
+        Some(None) => {
+            password.zeroize();
+            return Err(Problem::Encoding);
+        }
+    };
+    let text = |i: usize| &fields[i][..lens[i].min(BROKER_KEPT + 1)];
+    if lens[0] == 0 {
+        password.zeroize();
+        return if lens[2] > 0 || password_len > 0 {
+            Err(Problem::Broker(SettingsError::BadHost))
+        } else {
+            Ok(None)
+        };
+    }
+    let port = if lens[1] == 0 {
+        Some(settings::PORT_DEFAULT)
+    } else {
+        number(text(1)).and_then(|n| u16::try_from(n).ok())
+    };
+    let period = if lens[3] == 0 {
+        Some(settings::PERIOD_DEFAULT_S)
+    } else {
+        number(text(3))
+            .filter(|m| (1..=60).contains(m))
+            .map(|m| (m * 60) as u16)
+    };
+    let result = match (port, period) {
+        (None, _) | (Some(0), _) => Err(SettingsError::BadPort),
+        (_, None) => Err(SettingsError::BadPeriod),
+        (Some(port), Some(period)) => BrokerSettings::new(
+            text(0),
+            port,
+            text(2),
+            (password_len > 0).then(|| &password[..password_len.min(password.len())]),
+            period,
+        ),
+    };
+    password.zeroize();
+    result.map(Some).map_err(Problem::Broker)
 }

@@ -35,7 +35,7 @@ use crate::secret::Passphrase;
 /// Most bytes of a request line plus headers, including the blank line.
 pub const MAX_HEAD: usize = 2048;
 /// Most bytes of a request body.
-pub const MAX_BODY: usize = 512;
+pub const MAX_BODY: usize = 1024;
 /// Most bytes of any HTML body the portal produces.
 pub const MAX_PAGE: usize = 8192;
 /// Bytes `out` must hold for every response: headers and body.
@@ -234,6 +234,8 @@ impl PortalConfig {
 }
 
 /// What the caller does with the connection after [`Portal::receive`].
+// Returned by value from one call and matched at once (no allocator to box into).
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     /// Keep the connection open and wait for more bytes (nothing written).
     Incomplete,
@@ -253,6 +255,8 @@ pub enum Reply {
 }
 
 /// What the caller does after [`Portal::receive_streamed`].
+// Returned by value from one call and matched at once (no allocator to box into).
+#[allow(clippy::large_enum_variant)]
 pub enum Streamed {
     /// Keep the connection open and wait for more bytes.
     Incomplete,
@@ -269,6 +273,8 @@ pub struct ConnectRequest {
     pub ssid: Ssid,
     /// Its key.
     pub key: ConnectKey,
+    /// Where to report, if a broker was given.
+    pub broker: Option<crate::settings::BrokerSettings>,
 }
 
 /// The key of a [`ConnectRequest`]. Not printable.

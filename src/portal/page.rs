@@ -22,7 +22,7 @@ use super::{Failure, SetupStatus::*};
 use super::{MAX_PAGE, Network, PortalConfig, ScanList, Security, SetupStatus};
 
 /// Bytes kept free for the end of the form page while networks are listed.
-const FORM_TAIL: usize = 1100;
+const FORM_TAIL: usize = 2200;
 /// Longest redirect location the portal writes (`http://255.255.255.255:65535/`).
 const MAX_LOCATION: usize = 32;
 
@@ -33,6 +33,8 @@ struct Sink<'a> {
     offset: usize,
     /// Bytes produced so far (the position of the next one).
     pos: usize,
+    /// Where the body starts (after the head, when one was rendered into the same sink).
+    base: usize,
 }
 
 impl<'a> Sink<'a> {
@@ -41,6 +43,7 @@ impl<'a> Sink<'a> {
             window,
             offset,
             pos: 0,
+            base: 0,
         }
     }
 
@@ -49,6 +52,7 @@ impl<'a> Sink<'a> {
             window: &mut [],
             offset: 0,
             pos: 0,
+            base: 0,
         }
     }
 
@@ -121,6 +125,9 @@ impl Write for Sink<'_> {
 }
 
 /// What a response shows.
+// No allocator to box the form's kept fields into: a response lives once per slot in
+// setup's state, and the other variants are rare enough not to matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Body {
     /// The setup form (the scan list comes from the portal at render time).
@@ -270,6 +277,8 @@ impl Response {
         }
         let mut sink = Sink::window(window, offset);
         self.render_head(&mut sink, body_len);
+        // The form's network budget counts from the body's start, as in the counting pass.
+        sink.base = sink.pos;
         if !self.head_only {
             self.render_body(config, scan, &mut sink);
         }
@@ -434,7 +443,7 @@ fn form(
                 );
             let mut measure = Sink::counter();
             network_entry(&mut measure, network, checked);
-            if sink.pos + measure.pos > budget {
+            if sink.pos - sink.base + measure.pos > budget {
                 hidden += 1;
                 continue;
             }
@@ -464,8 +473,18 @@ fn form(
         // WPA passphrases are 8 to 63 printable ASCII characters or 64 hex digits: the pattern
         // keeps multibyte characters (and a 413) out of the form without a script.
         sink.flash(flash_text!("<input type=password id=pass name=pass maxlength=64 pattern=\"[ -~]{8,63}|[0-9A-Fa-f]{64}\" title=\"8 to 63 letters, digits, spaces or punctuation, or a 64-digit hex key\" autocomplete=off autocapitalize=off placeholder=\"Empty for an open network\"></p>"));
+        // Where the sensor reports: optional (empty: the readings wait in RTC memory).
+        sink.flash(flash_text!("<fieldset><legend>Report to (MQTT broker, optional)</legend><label for=mqtt>Broker host name or address</label><input type=text id=mqtt name=mqtt pattern=\"[A-Za-z0-9.\\-]{1,32}\" title=\"A host name or IPv4 address, at most 32 characters\" autocapitalize=off autocomplete=off inputmode=url placeholder=\"homeassistant.local\" value=\""));
+        sink.escaped(&kept.broker.host);
+        sink.flash(flash_text!("\"><label for=mport>Port</label><input type=text id=mport name=mport maxlength=5 inputmode=numeric pattern=\"[0-9]{1,5}\" placeholder=1883 value=\""));
+        sink.escaped(&kept.broker.port);
+        sink.flash(flash_text!("\"><label for=muser>User name</label><input type=text id=muser name=muser pattern=\"[!-~]{1,32}\" title=\"At most 32 letters, digits or punctuation, no spaces\" autocapitalize=off autocomplete=off value=\""));
+        sink.escaped(&kept.broker.user);
+        sink.flash(flash_text!("\"><label for=mpass>Password</label><input type=password id=mpass name=mpass maxlength=64 autocomplete=off autocapitalize=off placeholder=\"Empty for none\"><label for=period>Report every (minutes)</label><input type=text id=period name=period maxlength=2 inputmode=numeric pattern=\"[0-9]{1,2}\" placeholder=10 value=\""));
+        sink.escaped(&kept.broker.period);
+        sink.flash(flash_text!("\"></fieldset>"));
         sink.flash(flash_text!("<button type=submit>Connect</button></form>"));
-        sink.flash(flash_text!("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut.</p></body></html>"));
+        sink.flash(flash_text!("<p class=dev>The device tries the network before it keeps anything. It never stores your passphrase: only the key derived from it, in memory that forgets it when power is cut; the broker's password too is kept only there.</p></body></html>"));
     }
 }
 
@@ -535,7 +554,7 @@ fn error_body(sink: &mut Sink<'_>, status: Status) {
         Status::MethodNotAllowed => "This method is not supported here.",
         Status::LengthRequired => "A form must say how long it is.",
         Status::PayloadTooLarge => {
-            "The form is too long for the device: shorten the network name or the passphrase."
+            "The form is too long for the device: shorten the network name, the passphrase or the broker fields."
         }
         Status::HeadersTooLarge => "The request is too large.",
         _ => "The device could not answer this request.",

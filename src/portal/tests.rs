@@ -715,7 +715,7 @@ fn head_complete_sees_the_blank_line_only() {
 
 #[test]
 fn error_pages_are_mobile_pages_with_a_way_back() {
-    let big = "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 600\r\n\r\n";
+    let big = "POST /connect HTTP/1.1\r\nHost: 192.168.4.1\r\nContent-Length: 1100\r\n\r\n";
     let cases: [(&[u8], u16); 4] = [
         (big.as_bytes(), 413),
         (b"GARBAGE\r\n\r\n", 400),
@@ -939,4 +939,70 @@ fn lockout_on_virtual_time() {
     };
     assert!(closed_at >= u64::from(HEAD_DEADLINE_MS));
     assert!(closed_at < u64::from(HEAD_DEADLINE_MS + GRACE_MS));
+}
+
+#[test]
+fn the_broker_fields_are_optional_validated_and_kept_without_the_password() {
+    // No broker: the readings wait in the queue.
+    let (_, request) = send(
+        &mut portal(),
+        &post(&format!("net={GARDEN}&pass=correct+horse+battery")),
+    );
+    assert!(request.expect("valid").broker.is_none());
+    // A broker with defaults for port and period.
+    let (_, request) = send(
+        &mut portal(),
+        &post(&format!(
+            "net={GARDEN}&pass=correct+horse+battery&mqtt=broker.lan&muser=garden&mpass=p%26w+d"
+        )),
+    );
+    let broker = request.expect("valid").broker.expect("a broker");
+    assert_eq!(broker.host.as_bytes(), b"broker.lan");
+    assert_eq!((broker.port, broker.period_s), (1883, 600));
+    assert_eq!(broker.user(), Some(&b"garden"[..]));
+    assert_eq!(
+        broker.password().map(|p| p.expose_secret()),
+        Some(&b"p&w d"[..])
+    );
+    // Every field as given.
+    let (_, request) = send(
+        &mut portal(),
+        &post(&format!(
+            "net={GARDEN}&pass=correct+horse+battery&mqtt=10.0.0.7&mport=8883&muser=&mpass=&period=5"
+        )),
+    );
+    let broker = request.expect("valid").broker.expect("a broker");
+    assert_eq!((broker.port, broker.period_s), (8883, 300));
+    assert!(broker.user().is_none() && broker.password().is_none());
+    // Errors name the field and keep what was typed, never the password.
+    let cases = [
+        ("mqtt=bad_host&mpass=hunter22", "host name", "bad_host"),
+        (
+            "mqtt=b.lan&mport=99999&mpass=hunter22",
+            "port must be",
+            "99999",
+        ),
+        ("mqtt=b.lan&mport=0", "port must be", "b.lan"),
+        (
+            "mqtt=b.lan&period=61&muser=u&mpass=hunter22",
+            "1 to 60 minutes",
+            "value=\"61\"",
+        ),
+        ("mqtt=b.lan&mpass=hunter22", "needs a user name", "b.lan"),
+        ("muser=u&mpass=hunter22", "host name", "value=\"u\""),
+        ("mqtt=b.lan&muser=a+b", "no spaces", "a b"),
+    ];
+    for (fields, message, kept) in cases {
+        let page = form_error(&format!("net={GARDEN}&pass=correct+horse+battery&{fields}"));
+        assert!(page.contains(message), "{fields}: {page}");
+        assert!(page.contains(kept), "{fields}: {kept} not kept");
+        assert!(
+            !page.contains("hunter22"),
+            "{fields}: the password shown again"
+        );
+        assert!(
+            page.contains(&format!("value={GARDEN} checked")),
+            "{fields}"
+        );
+    }
 }

@@ -110,7 +110,7 @@ try {
   await page.click('a.btn');
   await page.waitForURL(origin + '/');
   await page.locator('input[name=net][value=other]').check();
-  await page.fill('input[name=other]', '\u{1F33B}'.repeat(40));
+  await page.fill('input[name=other]', '\u{1F33B}'.repeat(90));
   await page.fill('#pass', 'a'.repeat(63));
   await page.locator('button[type=submit]').click();
   await page.waitForLoadState();
@@ -152,8 +152,14 @@ try {
   await page.waitForURL(origin + '/');
   await page.locator('label.n', { hasText: 'Garden' }).click();
   await page.fill('#pass', 'correct horse battery');
+  // The broker the sensor reports to (its password typed like the WiFi passphrase).
+  await page.fill('#mqtt', 'broker.lan');
+  await page.fill('#muser', 'garden');
+  await page.fill('#mpass', 'walk broker password');
+  await page.fill('#period', '15');
   await page.locator('button[type=submit]').click();
   await page.waitForSelector('text=192.168.1.57', { timeout: 15000 });
+  check(!(await page.content()).includes('walk broker password'), 'the MQTT password was echoed');
   check((await page.textContent('h1')).includes('Connected'), 'no connected page');
   await page.screenshot({ path: `${outDir}/03-connected.png`, fullPage: true });
 

@@ -68,20 +68,27 @@ pub const DRAM_BYTES: u64 = 81_920;
 /// heap floor give way by 1.5 KiB: the report's log lines and error texts (all `.rodata`
 /// is DRAM) and its state (the run, the connection's espconn) in `.bss`; production, which
 /// ships, keeps both limits.
+///
+/// Flash raised again when setup collected the broker (issue 13): the form's five fields, their
+/// decoding and validation, and the kept values shown again after an error (about 6.5 KB in
+/// production). SDK production then measured 88,243 B flash and 10,410 B DRAM (40,808 B heap
+/// left: the broker under test goes to RTC memory at once rather than into setup's DRAM),
+/// development 97,939 and 17,421 (33,764 B left); emulated 100,546 / 19,396 and 91,221 /
+/// 12,401.
 pub fn for_build(sdk: bool, production: bool) -> Budget {
     match (sdk, production) {
         // Development DRAM: 15 KiB until the espconn bridge, whose tests read the firmware's
         // own record of every request it served (two log lines, 83 B of format text, which
         // stays in DRAM like all `.rodata`); the heap floor below is unchanged.
         (true, false) => Budget {
-            flash: 92 * 1024,
+            flash: 97 * 1024,
             iram: 1024,
             dram: 17 * 1024 + 256,
             heap_left: Some(33_500),
         },
         // Production DRAM: the report issue's ceiling (today's 10.3 KB must not grow).
         (true, true) => Budget {
-            flash: 82 * 1024,
+            flash: 87 * 1024,
             iram: 1024,
             dram: 10_547,
             heap_left: Some(40_000),
@@ -90,13 +97,13 @@ pub fn for_build(sdk: bool, production: bool) -> Budget {
         // code shares merged constants with ramkey's, which the report has to leave in
         // ramkey's column; the exact SDK production figure grew by 0 B in the same change.
         (false, false) => Budget {
-            flash: 94 * 1024,
+            flash: 99 * 1024,
             iram: 1024,
             dram: 19 * 1024 + 256,
             heap_left: None,
         },
         (false, true) => Budget {
-            flash: 84 * 1024,
+            flash: 90 * 1024,
             iram: 1024,
             dram: 12 * 1024 + 512,
             heap_left: None,

@@ -125,7 +125,34 @@ pub fn browser(elf: &Path) -> Result<(), String> {
     if record.ssid.as_bytes() != b"Garden" || record.key != expected {
         return Err(format!("setup stored {record:?}"));
     }
+    let broker = ramkey::settings::load(&rtc_words(&rtc))
+        .map_err(|e| format!("no broker settings after setup: {e}"))?;
+    let typed = (
+        broker.host.as_bytes(),
+        broker.port,
+        broker.user(),
+        broker.password().map(|p| p.expose_secret()),
+        broker.period_s,
+    );
+    if typed
+        != (
+            &b"broker.lan"[..],
+            1883,
+            Some(&b"garden"[..]),
+            Some(&b"walk broker password"[..]),
+            900,
+        )
+    {
+        return Err(format!("setup stored the broker as {broker:?}"));
+    }
     flash_is_clean(&run.dir, &[&garden])?;
+    let flash = std::fs::read(run.dir.join("flash.bin")).map_err(|e| e.to_string())?;
+    if flash.windows(20).any(|w| w == b"walk broker password") {
+        return Err("the MQTT password typed into the portal is in flash".to_owned());
+    }
+    println!(
+        "        broker settings in RTC memory as typed (broker.lan:1883, garden, 15 min), the MQTT password not in flash"
+    );
     println!(
         "        {answered} requests answered by the firmware; screenshots in {}",
         shots.display()

@@ -211,7 +211,9 @@ pub fn phone_setup(elf: &Path) -> Result<(), String> {
         .get("192.168.4.1", "/status")
         .pause(8000)
         .get("192.168.4.1", "/status")
-        .post(&format!("net={ssid_hex}&pass=correct+horse+battery"))
+        .post(&format!(
+            "net={ssid_hex}&pass=correct+horse+battery&mqtt=10.0.0.7&mport=1884&muser=garden&mpass=scripted+mqtt+pw&period=5"
+        ))
         .pause(8000)
         .get("192.168.4.1", "/status");
     std::fs::write(dir.join("net-in.bin"), &script.0).map_err(|e| e.to_string())?;
@@ -322,8 +324,13 @@ pub fn phone_setup(elf: &Path) -> Result<(), String> {
         ));
     }
     for response in &sent.http {
-        if response.contains("horse") {
-            return Err(format!("a response echoes the passphrase:\n{response}"));
+        if response.contains("horse")
+            || response.contains("mqtt+pw")
+            || response.contains("mqtt pw")
+        {
+            return Err(format!(
+                "a response echoes the passphrase or the MQTT password:\n{response}"
+            ));
         }
     }
     // The record: Garden, with the key derived from the right passphrase.
@@ -334,13 +341,26 @@ pub fn phone_setup(elf: &Path) -> Result<(), String> {
     if record.ssid.as_bytes() != garden.ssid.as_bytes() || record.key != expected_key {
         return Err(format!("setup stored {record:?}"));
     }
+    // The broker as the form gave it, in RTC memory beside the record.
+    let broker = ramkey::settings::load(&after)
+        .map_err(|e| format!("no broker settings after setup: {e}"))?;
+    if broker.host.ipv4() != Some([10, 0, 0, 7])
+        || (broker.port, broker.period_s) != (1884, 300)
+        || broker.password().map(|p| p.expose_secret()) != Some(&b"scripted mqtt pw"[..])
+    {
+        return Err(format!("setup stored the broker as {broker:?}"));
+    }
     // Nothing of it in flash: outside the SDK's parameter area (which the SDK itself writes
     // on a first boot, docs/sdk-model.md M12-M14) the flash is byte for byte what
     // provisioning left, and the search finds no secret anywhere.
     let flash_after = std::fs::read(dir.join("flash.bin")).map_err(|e| e.to_string())?;
     super::unchanged_outside_parameter_area(&flash_before, &flash_after)?;
     flash_is_clean(&dir, &[&garden])?;
-    // The short sleep ends in station mode with the new record.
+    if flash_after.windows(16).any(|w| w == b"scripted mqtt pw") {
+        return Err("the MQTT password is in flash".to_owned());
+    }
+    // The short sleep ends in station mode with the new record, and reports to the broker
+    // (no scripted server answers: refused, readings kept, back-off).
     let _ = std::fs::remove_file(dir.join("net-in.bin"));
     let out = boot(
         elf,
@@ -352,7 +372,12 @@ pub fn phone_setup(elf: &Path) -> Result<(), String> {
     expect(
         &out,
         EXIT_DEEP_SLEEP,
-        &["I boot: record Valid", "I connected, ip 192.168.7.41"],
+        &[
+            "I boot: record Valid",
+            "I connected, ip 192.168.7.41",
+            "I report: connecting to 10.0.0.7:1884",
+            "W report: failed (connection error); 1 readings kept, next try in 300 s",
+        ],
     )?;
     if out.console.contains("wifi_softap_set_config_current") {
         return Err("the soft AP came up again after a successful setup".to_owned());
