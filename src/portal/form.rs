@@ -153,7 +153,7 @@ impl Problem {
                 "The MQTT user name may have at most 32 letters, digits or punctuation, no spaces."
             ),
             Problem::Broker(SettingsError::BadPassword) => {
-                flash_text!("The MQTT password may have at most 64 bytes, and needs a user name.")
+                flash_text!("The MQTT password needs a user name and may have at most 64 bytes.")
             }
             Problem::Broker(SettingsError::BadPeriod) => {
                 flash_text!("The report period must be 1 to 60 minutes.")
