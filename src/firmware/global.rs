@@ -35,6 +35,20 @@ pub(crate) const fn new_timer() -> wifi_sys::ETSTimer {
     }
 }
 
+/// A TCP block with no addresses and no callbacks, for a static espconn's `proto.tcp`.
+pub(crate) const fn tcp_block(local_port: i32) -> wifi_sys::esp_tcp {
+    wifi_sys::esp_tcp {
+        remote_port: 0,
+        local_port,
+        local_ip: [0; 4],
+        remote_ip: [0; 4],
+        connect_callback: None,
+        reconnect_callback: None,
+        disconnect_callback: None,
+        write_finish_fn: None,
+    }
+}
+
 /// Most distinct timers the firmware arms (lifecycle, setup and the report use eight).
 const MAX_TIMERS: usize = 10;
 

@@ -45,16 +45,7 @@ struct Run {
 
 static RUN: Global<Option<Run>> = Global::new(None);
 static BUDGET_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
-static TCP: Global<wifi_sys::esp_tcp> = Global::new(wifi_sys::esp_tcp {
-    remote_port: 0,
-    local_port: 0,
-    local_ip: [0; 4],
-    remote_ip: [0; 4],
-    connect_callback: None,
-    reconnect_callback: None,
-    disconnect_callback: None,
-    write_finish_fn: None,
-});
+static TCP: Global<wifi_sys::esp_tcp> = Global::new(super::global::tcp_block(0));
 static CONN: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
     type_: wifi_sys::ESPCONN_TCP,
     state: 0,

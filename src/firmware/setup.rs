@@ -76,16 +76,7 @@ static CLOSE_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 static FINISH_TIMER: Global<wifi_sys::ETSTimer> = Global::new(new_timer());
 
 /// The listeners: the SDK keeps pointers to these, so they are static.
-static HTTP_TCP: Global<wifi_sys::esp_tcp> = Global::new(wifi_sys::esp_tcp {
-    remote_port: 0,
-    local_port: HTTP_PORT,
-    local_ip: [0; 4],
-    remote_ip: [0; 4],
-    connect_callback: None,
-    reconnect_callback: None,
-    disconnect_callback: None,
-    write_finish_fn: None,
-});
+static HTTP_TCP: Global<wifi_sys::esp_tcp> = Global::new(super::global::tcp_block(HTTP_PORT));
 static HTTP_LISTENER: Global<wifi_sys::espconn> = Global::new(wifi_sys::espconn {
     type_: wifi_sys::ESPCONN_TCP,
     state: wifi_sys::ESPCONN_NONE,

@@ -310,6 +310,34 @@ fn report_wake(
     Ok((outcome, relay))
 }
 
+/// What a `mosquitto_sub` printed once it exited.
+fn received(sub: std::process::Child) -> Result<String, String> {
+    let output = sub.wait_with_output().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// RTC memory of a device set up for `garden` that reports to `broker.lan` (every name
+/// resolves to the loopback through the bridge) at `port` with the test broker's user and
+/// password `password`.
+fn set_up(
+    garden: &super::Network,
+    port: u16,
+    password: &[u8],
+) -> Result<ramkey::rtc_record::RamRtc, String> {
+    let mut rtc = ramkey::rtc_record::RamRtc::filled(0xA5A5_A5A5);
+    ramkey::rtc_record::store(&mut rtc, &garden.credentials()?).map_err(|e| e.to_string())?;
+    let settings = ramkey::settings::BrokerSettings::new(
+        b"broker.lan",
+        port,
+        crate::broker::USER.as_bytes(),
+        Some(password),
+        600,
+    )
+    .map_err(|e| e.to_string())?;
+    ramkey::settings::store(&mut rtc, &settings).map_err(|e| e.to_string())?;
+    Ok(rtc)
+}
+
 fn said<'a>(console: &'a str, prefix: &str) -> Result<&'a str, String> {
     console
         .lines()
@@ -330,17 +358,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
     let dir = super::prepare("bridged-report")?;
     let broker = crate::broker::start()?;
     let port = broker.port;
-    let mut rtc = ramkey::rtc_record::RamRtc::filled(0xA5A5_A5A5);
-    ramkey::rtc_record::store(&mut rtc, &garden.credentials()?).map_err(|e| e.to_string())?;
-    let setup = BrokerSettings::new(
-        b"broker.lan",
-        port,
-        crate::broker::USER.as_bytes(),
-        Some(crate::broker::PASSWORD.as_bytes()),
-        600,
-    )
-    .map_err(|e| e.to_string())?;
-    settings::store(&mut rtc, &setup).map_err(|e| e.to_string())?;
+    let mut rtc = set_up(&garden, port, crate::broker::PASSWORD.as_bytes())?;
     let networks = vec![garden.scripted(None)];
     let topics = [
         "homeassistant/sensor/+/+/config",
@@ -362,8 +380,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
             relay.join("\n")
         ));
     }
-    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
-        .into_owned();
+    let seen = received(sub)?;
     let configs = seen.lines().filter(|l| l.contains("/config {")).count();
     let state = seen
         .lines()
@@ -403,8 +420,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
         &warm.console,
         "I report: delivered 1 readings in 1 messages",
     )?;
-    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
-        .into_owned();
+    let seen = received(sub)?;
     if !seen.trim_end().ends_with(" {\"soil\":50}") {
         return Err(format!("expected a state with the soil only:\n{seen}"));
     }
@@ -443,8 +459,7 @@ pub fn report(elf: &Path) -> Result<(), String> {
         &back.console,
         "I report: delivered 3 readings in 3 messages",
     )?;
-    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
-        .into_owned();
+    let seen = received(sub)?;
     let ages: Vec<u64> = seen
         .lines()
         .filter(|l| l.contains("/history "))
@@ -511,21 +526,10 @@ pub fn report(elf: &Path) -> Result<(), String> {
 /// The production image (no console) reports like the development one: one wake after setup
 /// delivers discovery and the state to a real Mosquitto, and the firmware prints nothing.
 pub fn report_production(elf: &Path) -> Result<(), String> {
-    use ramkey::settings::{self, BrokerSettings};
     let garden = super::Network::new("Garden", "correct horse battery", 1, 6)?;
     let dir = super::prepare("bridged-report-production")?;
     let broker = crate::broker::start()?;
-    let mut rtc = ramkey::rtc_record::RamRtc::filled(0);
-    ramkey::rtc_record::store(&mut rtc, &garden.credentials()?).map_err(|e| e.to_string())?;
-    let setup = BrokerSettings::new(
-        b"broker.lan",
-        broker.port,
-        crate::broker::USER.as_bytes(),
-        Some(crate::broker::PASSWORD.as_bytes()),
-        600,
-    )
-    .map_err(|e| e.to_string())?;
-    settings::store(&mut rtc, &setup).map_err(|e| e.to_string())?;
+    let rtc = set_up(&garden, broker.port, crate::broker::PASSWORD.as_bytes())?;
     let sub = crate::broker::subscribe(
         &broker,
         &["homeassistant/sensor/+/+/config", "ramkey/+/state"],
@@ -545,8 +549,7 @@ pub fn report_production(elf: &Path) -> Result<(), String> {
             printed.join("\n")
         ));
     }
-    let seen = String::from_utf8_lossy(&sub.wait_with_output().map_err(|e| e.to_string())?.stdout)
-        .into_owned();
+    let seen = received(sub)?;
     let configs = seen.lines().filter(|l| l.contains("/config {")).count();
     if configs != 5
         || !seen
